@@ -1,0 +1,99 @@
+//! What the commands share: device selection, image discovery and decoding, JSON output.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::device::{self, Backend};
+use crate::error::{Error, Result};
+
+/// `--backend`.
+#[derive(Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// Compute backend: cpu, wgpu, or auto (wgpu when a hardware GPU adapter exists, else cpu).
+    #[arg(long, default_value = "auto")]
+    pub backend: String,
+}
+
+impl DeviceArgs {
+    /// Resolves `auto` and initialises the device.
+    pub fn device(&self) -> Result<burn::tensor::Device> {
+        let backend = match self.backend.as_str() {
+            "auto" => {
+                if device::hardware_gpu_available() {
+                    Backend::Wgpu
+                } else {
+                    Backend::Cpu
+                }
+            }
+            other => other.parse()?,
+        };
+        log::info!("backend: {backend}");
+        device::init(backend)
+    }
+}
+
+/// File extensions picked up when a folder is given.
+pub const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "webp", "gif"];
+
+fn is_image_name(p: &Path) -> bool {
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .map(|e| e.map(|e| e.path()).map_err(|err| Error::io(dir, err)))
+        .collect::<Result<_>>()?;
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if is_image_name(&p) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Expands the PATH arguments: files as given (whatever their extension), folders recursively
+/// (image extensions only, sorted).
+pub fn image_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for a in args {
+        if a.is_dir() {
+            let before = out.len();
+            walk(a, &mut out)?;
+            if out.len() == before {
+                return Err(Error::invalid(format!("{}: no images (png, jpg, webp, gif) in this folder", a.display())));
+            }
+        } else if a.exists() {
+            out.push(a.clone());
+        } else {
+            return Err(Error::invalid(format!("{}: no such file or folder", a.display())));
+        }
+    }
+    Ok(out)
+}
+
+/// A progress bar on stderr for more than a few items (hidden when stderr is not a terminal).
+pub fn progress(len: usize, what: &str) -> ProgressBar {
+    if len <= 4 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Prints a JSON value on stdout.
+pub fn print_json(v: &serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v).map_err(|e| Error::invalid(e.to_string()))?);
+    Ok(())
+}

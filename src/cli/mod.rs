@@ -1,0 +1,35 @@
+//! The `glimpse` command line (feature `native`): one file per command, all on the library.
+
+pub mod classify;
+pub mod common;
+pub mod embed;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+
+/// CLIP zero-shot classification and captioning, natively (see README.md).
+#[derive(Parser, Debug)]
+#[command(name = "glimpse", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print projected, L2-normalised CLIP embeddings of images and texts as JSON.
+    Embed(embed::EmbedArgs),
+    /// Zero-shot classify images against labels and prompt templates; JSON on stdout.
+    Classify(classify::ClassifyArgs),
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Embed(a) => embed::run(a),
+        Command::Classify(a) => classify::run(a),
+    }
+}

@@ -1,0 +1,63 @@
+//! Choosing the compute device: burn's pure-Rust CPU backend (Flex) or wgpu (Vulkan, Metal,
+//! DX12 natively; WebGPU in the browser).
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::Device;
+
+use crate::error::{Error, Result};
+
+/// The backends glimpse runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// burn's multi-threaded pure-Rust CPU backend (native only).
+    #[default]
+    Cpu,
+    /// wgpu: the GPU through Vulkan/Metal/DX12, or WebGPU in the browser.
+    Wgpu,
+}
+
+impl FromStr for Backend {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "cpu" | "flex" => Ok(Self::Cpu),
+            "wgpu" | "gpu" | "webgpu" => Ok(Self::Wgpu),
+            other => Err(Error::invalid(format!("unknown backend `{other}` (cpu or wgpu)"))),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "cpu",
+            Self::Wgpu => "wgpu",
+        })
+    }
+}
+
+/// Initialises the device of `backend` (native).
+#[cfg(not(target_family = "wasm"))]
+pub fn init(backend: Backend) -> Result<Device> {
+    match backend {
+        Backend::Cpu => Ok(Device::flex()),
+        Backend::Wgpu => Device::wgpu_options().init().map_err(|e| Error::Device(format!("no usable GPU adapter for wgpu: {e}"))),
+    }
+}
+
+/// Initialises the WebGPU device (browser).
+#[cfg(target_family = "wasm")]
+pub async fn init_webgpu() -> Result<Device> {
+    Device::wgpu_options().init_async().await.map_err(|e| Error::Device(format!("WebGPU is not available: {e}")))
+}
+
+/// Whether wgpu sees a hardware GPU (not a software rasteriser such as lavapipe or llvmpipe).
+#[cfg(not(target_family = "wasm"))]
+pub fn hardware_gpu_available() -> bool {
+    use burn::tensor::wgpu::wgpu;
+    let instance = wgpu::Instance::default();
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    adapters.iter().any(|a| matches!(a.get_info().device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu))
+}

@@ -1,0 +1,92 @@
+//! The one error type of the crate. Every variant names what the user has to look at
+//! (a file, a tensor, an option) and what was expected versus found.
+
+use std::fmt;
+
+/// Result with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One problem with one tensor of a checkpoint (see [`Error::Checkpoint`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorProblem {
+    /// The model needs this tensor and the checkpoint does not have it.
+    Missing { key: String, expected: Vec<usize> },
+    /// The checkpoint has the tensor with another shape.
+    Shape { key: String, expected: Vec<usize>, found: Vec<usize> },
+    /// The checkpoint stores the tensor in a type that cannot be read as floats.
+    Dtype { key: String, found: String },
+}
+
+impl fmt::Display for TensorProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing { key, expected } => write!(f, "missing tensor `{key}` (expected shape {expected:?})"),
+            Self::Shape { key, expected, found } => {
+                write!(f, "tensor `{key}` has shape {found:?}, expected {expected:?}")
+            }
+            Self::Dtype { key, found } => {
+                write!(f, "tensor `{key}` has dtype {found}, expected a float type (F32, F16, BF16, F64)")
+            }
+        }
+    }
+}
+
+/// Everything that can go wrong in glimpse.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+
+    /// A JSON/TOML configuration file is malformed or lacks a field.
+    #[error("{path}: {message}")]
+    Config { path: String, message: String },
+
+    /// The safetensors container itself is unreadable (header, offsets, truncation).
+    #[error("{path}: not a valid safetensors file: {message}")]
+    Safetensors { path: String, message: String },
+
+    /// The checkpoint does not fit the model described by its config.
+    #[error("{path}: checkpoint does not fit the model ({} problem{}):\n  {}",
+        problems.len(), if problems.len() == 1 { "" } else { "s" },
+        problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Checkpoint { path: String, problems: Vec<TensorProblem> },
+
+    /// An image could not be decoded or is unacceptable (size, format).
+    #[error("{path}: {message}")]
+    Image { path: String, message: String },
+
+    /// The tokenizer could not be loaded or failed on a text.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    /// A request that cannot be served by the loaded model (a missing tower, a bad template, ...).
+    #[error("{0}")]
+    Invalid(String),
+
+    /// The compute device could not be initialised or failed.
+    #[error("device: {0}")]
+    Device(String),
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Self::Io { path: path.as_ref().display().to_string(), source }
+    }
+
+    /// A malformed configuration file.
+    pub fn config(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Config { path: path.into(), message: message.into() }
+    }
+
+    /// A bad image.
+    pub fn image(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Image { path: path.into(), message: message.into() }
+    }
+
+    /// An invalid request.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::Invalid(message.into())
+    }
+}

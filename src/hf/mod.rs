@@ -1,0 +1,11 @@
+//! Reading the Hugging Face formats: `config.json`, `preprocessor_config.json` and
+//! safetensors checkpoints streamed tensor by tensor onto the device.
+
+pub mod clip_config;
+pub mod preprocessor;
+pub mod safetensors;
+pub mod weights;
+
+pub use clip_config::{Activation, ClipConfig, TextConfig, TowerConfig, VisionConfig};
+pub use preprocessor::PreprocessConfig;
+pub use weights::Weights;

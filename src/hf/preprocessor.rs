@@ -1,0 +1,183 @@
+//! `preprocessor_config.json` of a `CLIPImageProcessor` (or the older `CLIPFeatureExtractor`).
+//!
+//! Two formats exist on the hub: legacy (`"size": 224, "crop_size": 224`) and current
+//! (`"size": {"shortest_edge": 224}`, `"crop_size": {"height": 224, "width": 224}`). When the
+//! file is absent the recipe is derived from the vision tower's `image_size`.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// How the shorter side is brought to size before cropping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resize {
+    /// Scale so that the shorter side is this many pixels (aspect kept), CLIP's recipe.
+    ShortestEdge(u32),
+    /// Scale to exactly this height and width (aspect not kept).
+    Exact { height: u32, width: u32 },
+}
+
+/// PIL resampling filters (the `resample` field uses PIL's numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// `PIL.Image.BILINEAR` (2).
+    Bilinear,
+    /// `PIL.Image.BICUBIC` (3), CLIP's.
+    Bicubic,
+}
+
+/// The preprocessing recipe: resize, center crop, rescale to [0, 1], normalise per channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreprocessConfig {
+    /// Resize step, or `None` when `do_resize` is false.
+    pub resize: Option<Resize>,
+    /// Resampling filter of the resize.
+    pub filter: Filter,
+    /// Center crop to (height, width), or `None` when `do_center_crop` is false.
+    pub crop: Option<(u32, u32)>,
+    /// Factor applied to the 0..255 values (`rescale_factor`, 1/255).
+    pub rescale_factor: f64,
+    /// Per-channel mean subtracted after rescaling (`image_mean`).
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation divided by (`image_std`).
+    pub std: [f32; 3],
+}
+
+/// OpenAI CLIP's normalisation constants.
+pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+/// OpenAI CLIP's normalisation constants.
+pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+
+impl PreprocessConfig {
+    /// CLIP's recipe for a tower with this input size (what openai's files say).
+    pub fn clip(image_size: u32) -> Self {
+        Self {
+            resize: Some(Resize::ShortestEdge(image_size)),
+            filter: Filter::Bicubic,
+            crop: Some((image_size, image_size)),
+            rescale_factor: 1.0 / 255.0,
+            mean: CLIP_MEAN,
+            std: CLIP_STD,
+        }
+    }
+
+    /// The side length the model sees after preprocessing.
+    pub fn output_size(&self) -> Option<(u32, u32)> {
+        match (self.crop, self.resize) {
+            (Some(c), _) => Some(c),
+            (None, Some(Resize::Exact { height, width })) => Some((height, width)),
+            _ => None,
+        }
+    }
+
+    /// Parses the JSON text; `path` names the file in errors.
+    pub fn from_json_str(text: &str, path: &str) -> Result<Self> {
+        let v: Value = serde_json::from_str(text).map_err(|e| Error::config(path, format!("invalid JSON: {e}")))?;
+        let Value::Object(o) = v else { return Err(Error::config(path, "expected a JSON object")) };
+        let flag = |k: &str| o.get(k).and_then(Value::as_bool).unwrap_or(true);
+        let size_err = |k: &str, v: &Value| Error::config(path, format!("cannot read `{k}`: {v}"));
+
+        let resize = if !flag("do_resize") {
+            None
+        } else {
+            match o.get("size") {
+                None => return Err(Error::config(path, "missing `size`")),
+                Some(Value::Number(n)) => Some(Resize::ShortestEdge(n.as_u64().ok_or_else(|| size_err("size", &o["size"]))? as u32)),
+                Some(Value::Object(s)) => {
+                    if let Some(e) = s.get("shortest_edge").and_then(Value::as_u64) {
+                        Some(Resize::ShortestEdge(e as u32))
+                    } else {
+                        let (h, w) = hw(s).ok_or_else(|| size_err("size", &o["size"]))?;
+                        Some(Resize::Exact { height: h, width: w })
+                    }
+                }
+                Some(other) => return Err(size_err("size", other)),
+            }
+        };
+        let crop = if !flag("do_center_crop") {
+            None
+        } else {
+            match o.get("crop_size") {
+                None => None,
+                Some(Value::Number(n)) => {
+                    let c = n.as_u64().ok_or_else(|| size_err("crop_size", &o["crop_size"]))? as u32;
+                    Some((c, c))
+                }
+                Some(Value::Object(s)) => Some(hw(s).ok_or_else(|| size_err("crop_size", &o["crop_size"]))?),
+                Some(other) => return Err(size_err("crop_size", other)),
+            }
+        };
+        let filter = match o.get("resample").and_then(Value::as_u64) {
+            None | Some(3) => Filter::Bicubic,
+            Some(2) => Filter::Bilinear,
+            Some(other) => {
+                return Err(Error::config(path, format!("unsupported `resample` {other} (2 bilinear, 3 bicubic)")));
+            }
+        };
+        let triple = |k: &str, d: [f32; 3]| -> Result<[f32; 3]> {
+            match o.get(k) {
+                None => Ok(d),
+                Some(Value::Array(a)) if a.len() == 3 && a.iter().all(Value::is_number) => {
+                    Ok([0, 1, 2].map(|i| a[i].as_f64().unwrap_or(0.0) as f32))
+                }
+                Some(Value::Number(n)) => Ok([n.as_f64().unwrap_or(0.0) as f32; 3]),
+                Some(v) => Err(Error::config(path, format!("`{k}` must be three numbers, found {v}"))),
+            }
+        };
+        let normalize = flag("do_normalize");
+        let rescale = flag("do_rescale");
+        let cfg = Self {
+            resize,
+            filter,
+            crop,
+            rescale_factor: if rescale {
+                o.get("rescale_factor").and_then(Value::as_f64).unwrap_or(1.0 / 255.0)
+            } else {
+                1.0
+            },
+            mean: if normalize { triple("image_mean", CLIP_MEAN)? } else { [0.0; 3] },
+            std: if normalize { triple("image_std", CLIP_STD)? } else { [1.0; 3] },
+        };
+        if cfg.std.contains(&0.0) {
+            return Err(Error::config(path, "`image_std` contains a zero"));
+        }
+        Ok(cfg)
+    }
+
+    /// Reads `preprocessor_config.json`.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let p = path.as_ref();
+        let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+        Self::from_json_str(&text, &p.display().to_string())
+    }
+}
+
+fn hw(s: &Map<String, Value>) -> Option<(u32, u32)> {
+    Some((s.get("height")?.as_u64()? as u32, s.get("width")?.as_u64()? as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_and_current_agree() {
+        let legacy = r#"{"crop_size": 224, "do_center_crop": true, "do_normalize": true, "do_resize": true,
+            "feature_extractor_type": "CLIPFeatureExtractor", "image_mean": [0.48145466, 0.4578275, 0.40821073],
+            "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "size": 224}"#;
+        let current = r#"{"crop_size": {"height": 224, "width": 224}, "do_center_crop": true, "do_convert_rgb": true,
+            "do_normalize": true, "do_rescale": true, "do_resize": true, "image_mean": [0.48145466, 0.4578275, 0.40821073],
+            "image_processor_type": "CLIPImageProcessor", "image_std": [0.26862954, 0.26130258, 0.27577711],
+            "resample": 3, "rescale_factor": 0.00392156862745098, "size": {"shortest_edge": 224}}"#;
+        let a = PreprocessConfig::from_json_str(legacy, "a").unwrap();
+        let b = PreprocessConfig::from_json_str(current, "b").unwrap();
+        assert_eq!(a, PreprocessConfig::clip(224));
+        assert_eq!(b, PreprocessConfig::clip(224));
+    }
+
+    #[test]
+    fn bad_size() {
+        let e = PreprocessConfig::from_json_str(r#"{"size": "big"}"#, "p.json").unwrap_err();
+        assert!(e.to_string().contains("size"), "{e}");
+    }
+}

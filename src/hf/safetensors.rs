@@ -1,0 +1,156 @@
+//! The safetensors container, read header first and then tensor by tensor.
+//!
+//! Nothing here needs the whole file in memory: [`Header::parse`] takes the first bytes of the
+//! file (8 + header length), and each tensor's bytes are then read (natively with a seek, in the
+//! browser with an HTTP range request) and handed to [`Weights::insert`] one at a time, so the
+//! peak host memory while loading is one tensor.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, Metadata};
+
+use crate::error::{Error, Result};
+use crate::hf::weights::Weights;
+
+/// Bytes before the JSON header: its length as a little-endian u64.
+pub const PREFIX_LEN: usize = 8;
+/// Largest header accepted (the format's own limit).
+pub const MAX_HEADER_LEN: usize = 100_000_000;
+
+/// One tensor as the header describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorEntry {
+    /// Key, e.g. `vision_model.embeddings.class_embedding`.
+    pub name: String,
+    /// Stored element type, e.g. `F32`, `F16`, `BF16`.
+    pub dtype: Dtype,
+    /// Shape, row-major.
+    pub shape: Vec<usize>,
+    /// Absolute byte range in the file.
+    pub range: Range<u64>,
+}
+
+/// The parsed header of a safetensors file.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// Tensors in file order.
+    pub tensors: Vec<TensorEntry>,
+    /// Size the whole file must have: header plus data.
+    pub file_len: u64,
+}
+
+impl Header {
+    /// Length of the JSON header announced by the first 8 bytes (so a caller knows how much to
+    /// fetch before [`Header::parse`]).
+    pub fn header_len(prefix: &[u8], path: &str) -> Result<usize> {
+        let bytes: [u8; PREFIX_LEN] = prefix
+            .get(..PREFIX_LEN)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| bad(path, format!("file is {} bytes, too short for a header", prefix.len())))?;
+        let n = u64::from_le_bytes(bytes);
+        if n as usize > MAX_HEADER_LEN || n < 2 {
+            return Err(bad(path, format!("header length {n} is not plausible (corrupt file?)")));
+        }
+        Ok(n as usize)
+    }
+
+    /// Parses the header from the first `8 + header_len` bytes of the file (more is fine).
+    pub fn parse(start: &[u8], path: &str) -> Result<Self> {
+        let n = Self::header_len(start, path)?;
+        let json = start
+            .get(PREFIX_LEN..PREFIX_LEN + n)
+            .ok_or_else(|| bad(path, format!("header needs {} bytes, file has {}", PREFIX_LEN + n, start.len())))?;
+        let text = std::str::from_utf8(json).map_err(|e| bad(path, format!("header is not UTF-8: {e}")))?;
+        let meta: Metadata = serde_json::from_str(text).map_err(|e| bad(path, format!("header: {e}")))?;
+        let base = (PREFIX_LEN + n) as u64;
+        let mut tensors: Vec<TensorEntry> = meta
+            .tensors()
+            .into_iter()
+            .map(|(name, info)| TensorEntry {
+                name,
+                dtype: info.dtype,
+                shape: info.shape.clone(),
+                range: base + info.data_offsets.0 as u64..base + info.data_offsets.1 as u64,
+            })
+            .collect();
+        tensors.sort_by_key(|t| t.range.start);
+        Ok(Self { tensors, file_len: base + meta.data_len() as u64 })
+    }
+
+    /// Checks that a file of `actual_len` bytes holds every tensor the header announces.
+    pub fn check_len(&self, actual_len: u64, path: &str) -> Result<()> {
+        if actual_len < self.file_len {
+            let first_cut = self.tensors.iter().find(|t| t.range.end > actual_len).map(|t| t.name.as_str()).unwrap_or("?");
+            return Err(bad(
+                path,
+                format!(
+                    "file is truncated: {actual_len} bytes, the header announces {} (tensor `{first_cut}` and later are cut off)",
+                    self.file_len
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn bad(path: &str, message: String) -> Error {
+    Error::Safetensors { path: path.to_string(), message }
+}
+
+/// Reads the tensors of a safetensors file whose names pass `keep` into `weights`, one at a
+/// time, converting them to f32 on the way.
+pub fn read_file(path: &Path, keep: &dyn Fn(&str) -> bool, weights: &mut Weights) -> Result<()> {
+    let shown = path.display().to_string();
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut prefix = [0u8; PREFIX_LEN];
+    file.read_exact(&mut prefix)
+        .map_err(|_| bad(&shown, format!("file is {len} bytes, too short for a header")))?;
+    let n = Header::header_len(&prefix, &shown)?;
+    if (PREFIX_LEN + n) as u64 > len {
+        return Err(bad(&shown, format!("header needs {} bytes, file has {len} (truncated?)", PREFIX_LEN + n)));
+    }
+    let mut start = prefix.to_vec();
+    start.resize(PREFIX_LEN + n, 0);
+    file.read_exact(&mut start[PREFIX_LEN..]).map_err(|e| Error::io(path, e))?;
+    let header = Header::parse(&start, &shown)?;
+    header.check_len(len, &shown)?;
+    weights.set_source(&shown);
+    let mut buf = Vec::new();
+    for t in &header.tensors {
+        if !keep(&t.name) {
+            weights.skip(&t.name);
+            continue;
+        }
+        buf.resize((t.range.end - t.range.start) as usize, 0);
+        file.seek(SeekFrom::Start(t.range.start)).map_err(|e| Error::io(path, e))?;
+        file.read_exact(&mut buf).map_err(|e| Error::io(path, e))?;
+        weights.insert(&t.name, t.dtype, &t.shape, &buf)?;
+    }
+    Ok(())
+}
+
+/// The safetensors checkpoint of a HF model folder (`model.safetensors`), or an error saying
+/// what the folder holds instead.
+pub fn find_checkpoint(dir: &Path) -> Result<std::path::PathBuf> {
+    let st = dir.join("model.safetensors");
+    if st.is_file() {
+        return Ok(st);
+    }
+    if dir.join("model.safetensors.index.json").is_file() {
+        return Err(Error::invalid(format!(
+            "{}: sharded checkpoints (model.safetensors.index.json) are not supported yet; merge the shards into model.safetensors",
+            dir.display()
+        )));
+    }
+    if dir.join("pytorch_model.bin").is_file() {
+        return Err(Error::invalid(format!(
+            "{}: only pytorch_model.bin found; glimpse reads model.safetensors (for openai/clip-vit-base-patch32 \
+             download it from the hub ref refs/pr/66)",
+            dir.display()
+        )));
+    }
+    Err(Error::invalid(format!("{}: no model.safetensors in this folder", dir.display())))
+}

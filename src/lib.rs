@@ -1,0 +1,28 @@
+//! # glimpse
+//!
+//! CLIP zero-shot classification and a parameter-efficient captioner, in Rust on burn: one
+//! model implementation for the native CLI (CPU or wgpu) and the browser (WebGPU).
+//!
+//! Crate map, from the bottom up:
+//! - [`error`]: the one error type.
+//! - [`hf`]: Hugging Face formats: `config.json`, `preprocessor_config.json`, safetensors read
+//!   tensor by tensor into [`hf::Weights`].
+//! - [`image`]: decoding and CLIP preprocessing identical to HF's PIL path.
+//! - [`tokenize`]: the CLIP tokenizer.
+//! - [`model`]: the networks, as struct trees that mirror the checkpoint keys.
+//! - [`task`]: embeddings and zero-shot classification.
+//! - [`device`]: choosing CPU or wgpu.
+//! - `cli` (feature `native`): the command line.
+
+pub mod device;
+pub mod error;
+pub mod hf;
+pub mod image;
+pub mod model;
+pub mod task;
+pub mod tokenize;
+
+#[cfg(feature = "native")]
+pub mod cli;
+
+pub use error::{Error, Result};

@@ -1,0 +1,4 @@
+//! What users run: embeddings and zero-shot classification.
+
+pub mod embed;
+pub mod zeroshot;

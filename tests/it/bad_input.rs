@@ -1,0 +1,128 @@
+//! Bad input: each case gives a clear message and a non-zero exit, never a panic.
+
+use std::path::Path;
+
+use crate::cli::glimpse;
+use crate::common::*;
+
+#[track_caller]
+fn fails_with(args: &[&str], needles: &[&str]) {
+    let (code, _out, err) = glimpse(args);
+    assert_ne!(code, 0, "glimpse {args:?} should fail");
+    assert_ne!(code, 101, "glimpse {args:?} panicked: {err}");
+    assert!(!err.contains("panicked"), "glimpse {args:?} panicked: {err}");
+    for n in needles {
+        assert!(err.contains(n), "glimpse {args:?}: message lacks {n:?}: {err}");
+    }
+}
+
+fn classify_one(image: &Path) -> Vec<String> {
+    let dir = model_dir("clip_a");
+    let labels = fixtures().join("zeroshot/id2label.json");
+    ["classify", "--backend", "cpu", "--model", dir.to_str().unwrap(), "--labels", labels.to_str().unwrap(), image.to_str().unwrap()]
+        .map(String::from)
+        .to_vec()
+}
+
+fn run_strs(args: &[String], needles: &[&str]) {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails_with(&a, needles);
+}
+
+#[test]
+fn bad_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = fixtures().join("images");
+    // Not an image at all.
+    let p = images.join("not_an_image.png");
+    run_strs(&classify_one(&p), &["not_an_image.png", "not a recognised image"]);
+    // Zero bytes.
+    let empty = tmp.path().join("empty.jpg");
+    std::fs::write(&empty, b"").unwrap();
+    run_strs(&classify_one(&empty), &["empty.jpg", "empty file"]);
+    // Truncated JPEG.
+    let jpg = std::fs::read(images.join("landscape.jpg")).unwrap();
+    let cut = tmp.path().join("cut.jpg");
+    std::fs::write(&cut, &jpg[..jpg.len() / 2]).unwrap();
+    run_strs(&classify_one(&cut), &["cut.jpg", "truncated"]);
+    // A 20000x20000 header: refused from the header, before any pixel buffer exists.
+    let huge = images.join("huge_header.png");
+    run_strs(&classify_one(&huge), &["huge_header.png", "20000x20000", "limit"]);
+    // The library refuses it the same way.
+    let e = glimpse::image::decode(&std::fs::read(&huge).unwrap(), "huge").unwrap_err();
+    assert!(e.to_string().contains("20000x20000"), "{e}");
+}
+
+/// Copies clip_a into a temp folder with its checkpoint rewritten by `edit`.
+fn edited_model(edit: impl FnOnce(&mut Vec<(String, safetensors::tensor::Dtype, Vec<usize>, Vec<u8>)>)) -> tempfile::TempDir {
+    let src = model_dir("clip_a");
+    let tmp = tempfile::tempdir().unwrap();
+    for f in ["config.json", "preprocessor_config.json"] {
+        std::fs::copy(src.join(f), tmp.path().join(f)).unwrap();
+    }
+    let bytes = std::fs::read(src.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<_> = st.tensors().into_iter().map(|(k, v)| (k, v.dtype(), v.shape().to_vec(), v.data().to_vec())).collect();
+    edit(&mut tensors);
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(k, d, s, b)| (k.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    safetensors::serialize_to_file(views, None, &tmp.path().join("model.safetensors")).unwrap();
+    tmp
+}
+
+fn classify_with(model: &Path) -> Vec<String> {
+    let labels = fixtures().join("zeroshot/id2label.json");
+    let img = fixtures().join("zeroshot/0_0.png");
+    ["classify", "--backend", "cpu", "--model", model.to_str().unwrap(), "--labels", labels.to_str().unwrap(), img.to_str().unwrap()]
+        .map(String::from)
+        .to_vec()
+}
+
+#[test]
+fn bad_checkpoints() {
+    // Wrong shape: the key, expected and found shapes are named.
+    let m = edited_model(|t| {
+        let e = t.iter_mut().find(|e| e.0 == "visual_projection.weight").unwrap();
+        e.2 = vec![e.2[1], e.2[0]];
+    });
+    run_strs(&classify_with(m.path()), &["visual_projection.weight", "has shape [32, 16], expected [16, 32]"]);
+    // Missing tensors: each is listed.
+    let m = edited_model(|t| t.retain(|e| e.0 != "text_projection.weight" && e.0 != "vision_model.post_layernorm.bias"));
+    run_strs(&classify_with(m.path()), &["2 problems", "missing tensor `text_projection.weight`", "missing tensor `vision_model.post_layernorm.bias`"]);
+    // Corrupt header.
+    let m = edited_model(|_| {});
+    let f = m.path().join("model.safetensors");
+    let mut bytes = std::fs::read(&f).unwrap();
+    bytes[8..40].copy_from_slice(&[b'#'; 32]);
+    std::fs::write(&f, &bytes).unwrap();
+    run_strs(&classify_with(m.path()), &["model.safetensors", "not a valid safetensors file", "header"]);
+    // Truncated file.
+    let m = edited_model(|_| {});
+    let f = m.path().join("model.safetensors");
+    let bytes = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() / 3]).unwrap();
+    run_strs(&classify_with(m.path()), &["truncated"]);
+    // No checkpoint at all.
+    let m = edited_model(|_| {});
+    std::fs::remove_file(m.path().join("model.safetensors")).unwrap();
+    run_strs(&classify_with(m.path()), &["no model.safetensors"]);
+}
+
+#[test]
+fn bad_labels_and_templates() {
+    let dir = model_dir("clip_a");
+    let img = fixtures().join("zeroshot/0_0.png");
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("labels.txt");
+    std::fs::write(&empty, "\n\n").unwrap();
+    fails_with(&["classify", "--backend", "cpu", "--model", dir.to_str().unwrap(), "--labels", empty.to_str().unwrap(), img.to_str().unwrap()], &["labels.txt", "no labels"]);
+    let labels = fixtures().join("zeroshot/id2label.json");
+    fails_with(
+        &["classify", "--backend", "cpu", "--model", dir.to_str().unwrap(), "--labels", labels.to_str().unwrap(), "--template", "a photo", img.to_str().unwrap()],
+        &["a photo", "no `{}` slot"],
+    );
+    fails_with(&["classify", "--model", "/nonexistent/model", "--labels", labels.to_str().unwrap(), img.to_str().unwrap()], &["model folder not found"]);
+    fails_with(&["embed", "--model", dir.to_str().unwrap()], &["nothing to embed"]);
+}
