@@ -38,12 +38,17 @@ impl fmt::Display for Backend {
     }
 }
 
-/// Initialises the device of `backend` (native).
+/// Initialises the device of `backend` (native). The wgpu runtime is set up once per process;
+/// later calls return the same device.
 #[cfg(not(target_family = "wasm"))]
 pub fn init(backend: Backend) -> Result<Device> {
+    static WGPU: std::sync::OnceLock<std::result::Result<Device, String>> = std::sync::OnceLock::new();
     match backend {
         Backend::Cpu => Ok(Device::flex()),
-        Backend::Wgpu => Device::wgpu_options().init().map_err(|e| Error::Device(format!("no usable GPU adapter for wgpu: {e}"))),
+        Backend::Wgpu => WGPU
+            .get_or_init(|| Device::wgpu_options().init().map_err(|e| format!("no usable GPU adapter for wgpu: {e}")))
+            .clone()
+            .map_err(Error::Device),
     }
 }
 

@@ -13,6 +13,9 @@ pub enum TensorProblem {
     Missing { key: String, expected: Vec<usize> },
     /// The checkpoint has the tensor with another shape.
     Shape { key: String, expected: Vec<usize>, found: Vec<usize> },
+    /// The checkpoint has a tensor the model has no place for (e.g. a PEFT checkpoint trained
+    /// for a deeper decoder).
+    Unexpected { key: String },
     /// The checkpoint stores the tensor in a type that cannot be read as floats.
     Dtype { key: String, found: String },
 }
@@ -24,6 +27,7 @@ impl fmt::Display for TensorProblem {
             Self::Shape { key, expected, found } => {
                 write!(f, "tensor `{key}` has shape {found:?}, expected {expected:?}")
             }
+            Self::Unexpected { key } => write!(f, "tensor `{key}` is not used by this model"),
             Self::Dtype { key, found } => {
                 write!(f, "tensor `{key}` has dtype {found}, expected a float type (F32, F16, BF16, F64)")
             }

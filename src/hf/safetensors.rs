@@ -99,9 +99,10 @@ fn bad(path: &str, message: String) -> Error {
     Error::Safetensors { path: path.to_string(), message }
 }
 
-/// Reads the tensors of a safetensors file whose names pass `keep` into `weights`, one at a
-/// time, converting them to f32 on the way.
-pub fn read_file(path: &Path, keep: &dyn Fn(&str) -> bool, weights: &mut Weights) -> Result<()> {
+/// Reads the tensors of a safetensors file into `weights`, one at a time, converting them to f32
+/// on the way. `rename` maps each key to the name it is stored under, or `None` to skip it
+/// (not read at all). Returns the names stored.
+pub fn read_file(path: &Path, rename: &dyn Fn(&str) -> Option<String>, weights: &mut Weights) -> Result<Vec<String>> {
     let shown = path.display().to_string();
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
@@ -119,17 +120,19 @@ pub fn read_file(path: &Path, keep: &dyn Fn(&str) -> bool, weights: &mut Weights
     header.check_len(len, &shown)?;
     weights.set_source(&shown);
     let mut buf = Vec::new();
+    let mut stored = Vec::new();
     for t in &header.tensors {
-        if !keep(&t.name) {
+        let Some(name) = rename(&t.name) else {
             weights.skip(&t.name);
             continue;
-        }
+        };
         buf.resize((t.range.end - t.range.start) as usize, 0);
         file.seek(SeekFrom::Start(t.range.start)).map_err(|e| Error::io(path, e))?;
         file.read_exact(&mut buf).map_err(|e| Error::io(path, e))?;
-        weights.insert(&t.name, t.dtype, &t.shape, &buf)?;
+        weights.insert(&name, t.dtype, &t.shape, &buf)?;
+        stored.push(name);
     }
-    Ok(())
+    Ok(stored)
 }
 
 /// The safetensors checkpoint of a HF model folder (`model.safetensors`), or an error saying
@@ -154,3 +157,4 @@ pub fn find_checkpoint(dir: &Path) -> Result<std::path::PathBuf> {
     }
     Err(Error::invalid(format!("{}: no model.safetensors in this folder", dir.display())))
 }
+

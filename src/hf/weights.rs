@@ -166,6 +166,15 @@ impl Weights {
         }
     }
 
+    /// Ends loading: an error listing every problem, or the keys the model did not use. Unused
+    /// keys for which `must_use` holds are problems too.
+    pub fn finish_strict(mut self, must_use: &dyn Fn(&str) -> bool) -> Result<Vec<String>> {
+        let mut stray: Vec<String> = self.tensors.keys().filter(|k| must_use(k)).cloned().collect();
+        stray.sort();
+        self.problems.extend(stray.into_iter().map(|key| TensorProblem::Unexpected { key }));
+        self.finish()
+    }
+
     /// Ends loading: an error listing every problem, or the keys the model did not use.
     pub fn finish(self) -> Result<Vec<String>> {
         if !self.problems.is_empty() {

@@ -1,5 +1,8 @@
 //! The models: one implementation for every backend and target.
 
 pub mod attention;
+pub mod captioner;
 pub mod clip;
+pub mod gpt2;
 pub mod nn;
+pub mod peft;

@@ -76,7 +76,7 @@ impl Clip {
         };
         let weights_path = crate::hf::safetensors::find_checkpoint(dir)?;
         let mut weights = Weights::new(device);
-        crate::hf::safetensors::read_file(&weights_path, &|k| towers.wants(k), &mut weights)?;
+        crate::hf::safetensors::read_file(&weights_path, &|k| towers.wants(k).then(|| k.to_string()), &mut weights)?;
         Self::from_weights(weights, config, preprocess, tokenizer, towers)
     }
 

@@ -1,4 +1,5 @@
-//! What users run: embeddings and zero-shot classification.
+//! What users run: embeddings, zero-shot classification, caption generation.
 
 pub mod embed;
+pub mod generate;
 pub mod zeroshot;

@@ -126,3 +126,49 @@ fn bad_labels_and_templates() {
     fails_with(&["classify", "--model", "/nonexistent/model", "--labels", labels.to_str().unwrap(), img.to_str().unwrap()], &["model folder not found"]);
     fails_with(&["embed", "--model", dir.to_str().unwrap()], &["nothing to embed"]);
 }
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn bad_caption_inputs() {
+    let f = fixtures();
+    let img = f.join("images/portrait.png");
+    let img = img.to_str().unwrap();
+    let peft_b = f.join("peft_b");
+    let run = |extra: &[&str], needles: &[&str]| {
+        let args = crate::caption_parity::caption_args(&f, extra);
+        run_strs(&args, needles);
+    };
+    // A PEFT checkpoint made for another encoder/decoder pair.
+    run(&["--peft", peft_b.to_str().unwrap(), img], &["does not fit", "h.0.crossattention.c_attn.weight", "enc_to_dec_proj.weight` is not used"]);
+    // Unknown method.
+    let tmp = tempfile::tempdir().unwrap();
+    let unknown = tmp.path().join("unknown");
+    copy_dir(&peft_b, &unknown);
+    std::fs::write(unknown.join("adapter_config.json"), r#"{"peft_type": "IA3"}"#).unwrap();
+    run(&["--peft", unknown.to_str().unwrap(), img], &["adapter_config.json", "unknown PEFT method `IA3`"]);
+    // Missing tensors.
+    let missing = tmp.path().join("missing");
+    copy_dir(&peft_b, &missing);
+    let bytes = std::fs::read(peft_b.join("adapter_model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let kept: Vec<(String, safetensors::tensor::TensorView)> =
+        st.tensors().into_iter().filter(|(k, _)| k != "decoder.transformer.h.1.crossattention.q_attn.weight").collect();
+    safetensors::serialize_to_file(kept, None, &missing.join("adapter_model.safetensors")).unwrap();
+    let (clip_b, plain) = (f.join("clip_b"), f.join("gpt2_plain"));
+    let (clip_b, plain) = (clip_b.to_str().unwrap(), plain.to_str().unwrap());
+    let args = ["caption", "--backend", "cpu", "--encoder", clip_b, "--decoder", plain, "--peft", missing.to_str().unwrap(), img];
+    fails_with(&args, &["missing tensor `h.1.crossattention.q_attn.weight`"]);
+    // No cross-attention anywhere: a plain GPT-2 without a PEFT checkpoint.
+    let args = ["caption", "--backend", "cpu", "--encoder", clip_b, "--decoder", plain, img];
+    fails_with(&args, &["missing tensor `h.0.crossattention"]);
+    // Beam width 0, and more tokens than the position table holds.
+    run(&["--beams", "0", img], &["beam", "at least 1"]);
+    run(&["--max-tokens", "100", img], &["max tokens 100", "48 positions"]);
+}

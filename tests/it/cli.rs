@@ -103,3 +103,33 @@ fn classify_on_wgpu_matches_cpu() {
     let p = |v: &Value| v["predictions"].as_array().unwrap().iter().flat_map(|p| floats(&p["probs"])).collect::<Vec<_>>();
     assert_close("wgpu vs cpu probs", &p(&w), &p(&c), TOL);
 }
+
+#[test]
+fn caption_writes_dlcv_json_and_details_matching_hf() {
+    let f = fixtures();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pred.json");
+    let details = tmp.path().join("details.json");
+    let img = f.join("images/portrait.png");
+    let args = crate::caption_parity::caption_args(
+        &f,
+        &["--max-tokens", "12", "--out", out.to_str().unwrap(), "--details", details.to_str().unwrap(), img.to_str().unwrap()],
+    );
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, err) = glimpse(&a);
+    assert_eq!(code, 0, "{err}");
+    let pred: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert!(pred["portrait"].is_string());
+    let d: Value = serde_json::from_str(&std::fs::read_to_string(&details).unwrap()).unwrap();
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(f.join("caption_a/reference.json")).unwrap()).unwrap();
+    assert_eq!(d["portrait"]["tokens"], want["sequences"]["greedy"][0], "tokens equal HF's greedy sequence");
+    assert_eq!(d["portrait"]["grid"], serde_json::json!([4, 4]));
+    let att = d["portrait"]["attention"].as_array().unwrap();
+    assert_eq!(att.len(), 12);
+    let first = att[0].as_array().unwrap();
+    assert_eq!(first.len(), 2, "one map per decoder layer");
+    let probs: Vec<f64> = first[0].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(probs.len(), 17, "CLS + 4x4 patches");
+    assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4);
+    assert_eq!(d["portrait"]["text"].as_str().unwrap(), pred["portrait"].as_str().unwrap());
+}

@@ -2,6 +2,8 @@
 //! fixture checkpoints (tests/fixtures/make_fixtures.py), the CLI, and bad input.
 
 mod bad_input;
+pub mod caption_parity;
+mod peft_train;
 mod cli;
 mod clip_parity;
 mod common;

@@ -1,0 +1,107 @@
+//! `glimpse caption`: captions with greedy or beam search, details with per-token attention.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use super::common::{DeviceArgs, image_paths, progress};
+use crate::error::{Error, Result};
+use crate::image;
+use crate::model::captioner::files;
+use crate::task::generate::{GenerateConfig, generate};
+use crate::tokenize::Gpt2Tokenizer;
+
+/// Arguments of `caption`.
+#[derive(Args, Debug)]
+pub struct CaptionArgs {
+    /// CLIP model folder whose vision tower encodes the images.
+    #[arg(long)]
+    pub encoder: PathBuf,
+    /// GPT-2 folder (config.json, model.safetensors).
+    #[arg(long)]
+    pub decoder: PathBuf,
+    /// PEFT checkpoint folder (adapter_config.json, adapter_model.safetensors).
+    #[arg(long)]
+    pub peft: Option<PathBuf>,
+    /// Beam width (1 = greedy).
+    #[arg(long, default_value_t = 1)]
+    pub beams: usize,
+    /// Tokens generated at most.
+    #[arg(long, default_value_t = 30)]
+    pub max_tokens: usize,
+    /// Beam length penalty (score / length^penalty).
+    #[arg(long, default_value_t = 1.0)]
+    pub length_penalty: f64,
+    /// Forbid repeated n-grams of this size (0 = off).
+    #[arg(long, default_value_t = 0)]
+    pub no_repeat_ngram: usize,
+    /// Write {"<image stem>": "caption"} here (the DLCV format) instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write token ids, text, patch grid and per-token cross-attention here.
+    #[arg(long)]
+    pub details: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Image files or folders.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+fn write_json(path: &std::path::Path, v: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| Error::invalid(e.to_string()))?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Runs `caption`.
+pub fn run(a: CaptionArgs) -> Result<()> {
+    let cfg = GenerateConfig {
+        beams: a.beams,
+        max_new_tokens: a.max_tokens,
+        length_penalty: a.length_penalty,
+        no_repeat_ngram_size: a.no_repeat_ngram,
+        ..GenerateConfig::default()
+    };
+    if cfg.beams == 0 {
+        return Err(Error::invalid("--beams must be at least 1"));
+    }
+    let paths = image_paths(&a.paths)?;
+    let device = a.device.device()?;
+    let (model, config) = files::load(&a.encoder, &a.decoder, a.peft.as_deref(), &device, false)?;
+    cfg.check(&model.decoder)?;
+    let tok = Gpt2Tokenizer::from_dir_or_bundled(&a.decoder)?;
+    let grid = config.clip.vision.grid();
+    let s = config.clip.vision.image_size;
+
+    let bar = progress(paths.len(), "captioning");
+    let mut captions = BTreeMap::new();
+    let mut details = BTreeMap::new();
+    for p in &paths {
+        let img = image::open(p)?;
+        let pixels = image::preprocess(&img, &config.preprocess);
+        let pixels = burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(pixels, [1, 3, s, s]), &device);
+        let enc = model.encode(pixels);
+        let cap = pollster::block_on(generate(&model.decoder, enc, &cfg))?;
+        let words = cap.words(cfg.eos);
+        let text = tok.decode(words)?.trim().to_string();
+        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("image").to_string();
+        details.insert(
+            stem.clone(),
+            json!({ "tokens": cap.tokens, "text": text, "words": tok.pieces(words)?, "grid": [grid, grid], "attention": cap.attention }),
+        );
+        captions.insert(stem, text);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if let Some(d) = &a.details {
+        write_json(d, &json!(details))?;
+    }
+    match &a.out {
+        Some(o) => write_json(o, &json!(captions)),
+        None => super::common::print_json(&json!(captions)),
+    }
+}

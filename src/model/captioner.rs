@@ -1,0 +1,154 @@
+//! The captioner: a frozen CLIP vision tower, an optional `enc_to_dec_proj` (when the widths
+//! differ, HF `VisionEncoderDecoderModel`'s name), and a frozen GPT-2 with trained
+//! cross-attention plus one PEFT method.
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::Tensor;
+
+use crate::error::Result;
+use crate::hf::{ClipConfig, Gpt2Config, PreprocessConfig, Weights};
+use crate::model::clip::ClipVisionTransformer;
+use crate::model::gpt2::{BuildOptions, Gpt2};
+use crate::model::nn::{Layout, linear};
+use crate::model::peft::{PeftCheckpoint, PeftMethod};
+
+/// Encoder + bridge + decoder.
+#[derive(Module, Debug)]
+pub struct Captioner {
+    /// The CLIP vision tower (`vision_model.*`), frozen.
+    pub encoder: ClipVisionTransformer,
+    /// `enc_to_dec_proj`: encoder width -> decoder width, when they differ.
+    pub enc_to_dec_proj: Option<Linear>,
+    /// GPT-2 with cross-attention.
+    pub decoder: Gpt2,
+}
+
+/// Everything needed besides the weights.
+#[derive(Debug, Clone)]
+pub struct CaptionerConfig {
+    pub clip: ClipConfig,
+    pub preprocess: PreprocessConfig,
+    pub gpt2: Gpt2Config,
+    pub peft: Option<PeftCheckpoint>,
+}
+
+impl Captioner {
+    /// Builds from `w`, which holds `vision_model.*` (encoder), the decoder's keys without the
+    /// `transformer.` prefix, and the PEFT checkpoint's tensors under the same names. With
+    /// `fresh`, what no checkpoint provides (cross-attention, enc_to_dec_proj, LoRA) is freshly
+    /// initialised for training; otherwise it is reported missing.
+    pub fn load(w: &mut Weights, c: &CaptionerConfig, fresh: bool) -> Self {
+        let d_enc = c.clip.vision.tower.hidden_size;
+        let n = c.gpt2.n_embd;
+        let encoder = ClipVisionTransformer::load(w, "vision_model", &c.clip.vision).no_grad();
+        let enc_to_dec_proj = (d_enc != n).then(|| {
+            if fresh && !w.contains("enc_to_dec_proj.weight") {
+                linear(&mut Weights::random(w.device(), 0.02), "enc_to_dec_proj", d_enc, n, true, Layout::OutIn)
+            } else {
+                linear(w, "enc_to_dec_proj", d_enc, n, true, Layout::OutIn)
+            }
+        });
+        let none = PeftMethod::None;
+        let peft = c.peft.as_ref().map_or(&none, |p| &p.method);
+        let decoder = Gpt2::load(w, &c.gpt2, BuildOptions { peft, fresh, cross_attention: true });
+        Self { encoder, enc_to_dec_proj, decoder }
+    }
+
+    /// Encoder states the decoder attends to: `[b, 1 + g*g, n_embd]` (CLS first).
+    pub fn encode(&self, pixels: Tensor<4>) -> Tensor<3> {
+        let h = self.encoder.forward(pixels, false).last_hidden_state; // [b, src, d_enc]
+        match &self.enc_to_dec_proj {
+            Some(p) => p.forward(h), // [b, src, n]
+            None => h,
+        }
+    }
+
+    /// Side of the patch grid (the attention maps are `grid x grid` plus CLS).
+    pub fn grid(&self, c: &CaptionerConfig) -> usize {
+        c.clip.vision.grid()
+    }
+
+    /// Checks the sequence budget: the start token plus `max_new_tokens` must fit the position table.
+    pub fn check_length(&self, max_new_tokens: usize) -> Result<()> {
+        let n = self.decoder.config.n_positions;
+        if max_new_tokens + 1 > n {
+            return Err(crate::Error::invalid(format!(
+                "max tokens {max_new_tokens} does not fit the decoder's {n} positions (at most {})",
+                n - 1
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Maps a decoder checkpoint key to the decoder's names (`transformer.` dropped; the tied
+/// `lm_head` and the causal-mask buffers skipped).
+pub fn decoder_key(key: &str) -> Option<String> {
+    let k = key.strip_prefix("transformer.").unwrap_or(key);
+    if k == "lm_head.weight" || k.ends_with(".attn.bias") || k.ends_with(".attn.masked_bias") {
+        return None;
+    }
+    Some(k.to_string())
+}
+
+/// Loading a captioner from folders (native).
+#[cfg(not(target_family = "wasm"))]
+pub mod files {
+    use std::path::Path;
+
+    use burn::tensor::Device;
+
+    use super::*;
+    use crate::error::Error;
+    use crate::hf::safetensors::{find_checkpoint, read_file};
+    use crate::model::peft::checkpoint::canonical_key;
+
+    /// Reads the three folders into a captioner. `peft` is required unless `fresh` or the
+    /// decoder checkpoint itself carries cross-attention.
+    pub fn load(encoder: &Path, decoder: &Path, peft: Option<&Path>, device: &Device, fresh: bool) -> Result<(Captioner, CaptionerConfig)> {
+        for (what, dir) in [("encoder", Some(encoder)), ("decoder", Some(decoder)), ("PEFT", peft)] {
+            if let Some(d) = dir.filter(|d| !d.is_dir()) {
+                return Err(Error::invalid(format!("{}: {what} folder not found", d.display())));
+            }
+        }
+        let clip = ClipConfig::from_file(encoder.join("config.json"))?;
+        let pre = encoder.join("preprocessor_config.json");
+        let preprocess = if pre.exists() { PreprocessConfig::from_file(&pre)? } else { PreprocessConfig::clip(clip.vision.image_size as u32) };
+        let gpt2 = Gpt2Config::from_file(decoder.join("config.json"))?;
+        let peft_cfg = peft.map(PeftCheckpoint::from_dir).transpose()?;
+        let mut w = Weights::new(device);
+        read_file(&find_checkpoint(encoder)?, &|k| k.starts_with("vision_model.").then(|| k.to_string()), &mut w)?;
+        read_file(&find_checkpoint(decoder)?, &decoder_key, &mut w)?;
+        let mut peft_keys = Vec::new();
+        if let Some(p) = peft {
+            let file = p.join("adapter_model.safetensors");
+            if !file.is_file() {
+                return Err(Error::invalid(format!("{}: no adapter_model.safetensors in this PEFT folder", p.display())));
+            }
+            // Remember which keys came from the PEFT file: each must find its place.
+            peft_keys = read_file(&file, &|k| Some(canonical_key(k)), &mut w)?;
+            w.set_source(&file.display().to_string());
+        }
+        let config = CaptionerConfig { clip, preprocess, gpt2, peft: peft_cfg };
+        let model = Captioner::load(&mut w, &config, fresh);
+        let unused = w.finish_strict(&|k| peft_keys.iter().any(|p| p == k))?;
+        log::debug!("unused tensors: {unused:?}");
+        Ok((model, config))
+    }
+}
+
+impl Captioner {
+    /// Parameters that training updates: cross-attention, its LayerNorm, enc_to_dec_proj and
+    /// the PEFT parameters (LoRA, adapters or prefix).
+    pub fn trainable_params(&self) -> usize {
+        let lora = |l: &crate::model::peft::LoraLinear| l.lora.as_ref().map_or(0, Module::num_params);
+        let mut n = self.enc_to_dec_proj.as_ref().map_or(0, Module::num_params);
+        for b in &self.decoder.h {
+            n += b.crossattention.as_ref().map_or(0, Module::num_params) + b.ln_cross_attn.as_ref().map_or(0, Module::num_params);
+            n += lora(&b.attn.c_attn) + lora(&b.attn.c_proj) + lora(&b.mlp.c_fc) + lora(&b.mlp.c_proj);
+            n += b.attn.adapter.as_ref().map_or(0, Module::num_params) + b.mlp.adapter.as_ref().map_or(0, Module::num_params);
+        }
+        n + self.decoder.prefix.as_ref().map_or(0, Module::num_params)
+    }
+}

@@ -1,0 +1,163 @@
+//! A PEFT checkpoint is a folder: `adapter_config.json` (method, hyper-parameters, base model
+//! ids, format version) and `adapter_model.safetensors` holding only the trained tensors.
+//!
+//! Two spellings of the config are read: HF peft's (`peft_type: "LORA"`, `r`, `lora_alpha`,
+//! `target_modules`, `fan_in_fan_out`, ...; keys `base_model.model.transformer.h.0....`) and
+//! glimpse's own (`glimpse_format: 1`), whose tensor keys follow HF `VisionEncoderDecoderModel`
+//! (`decoder.transformer.h.{i}.crossattention.*`, `enc_to_dec_proj.*`).
+
+use serde_json::Value;
+
+use super::adapter::AdapterConfig;
+use super::lora::LoraConfig;
+use super::prefix::PrefixConfig;
+use crate::error::{Error, Result};
+
+/// The fine-tuning method of a checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeftMethod {
+    /// Only cross-attention (and enc_to_dec_proj) were trained.
+    None,
+    /// LoRA on some linear layers.
+    Lora(LoraConfig),
+    /// Bottleneck adapters.
+    Adapter(AdapterConfig),
+    /// Prefix tuning.
+    Prefix(PrefixConfig),
+}
+
+impl PeftMethod {
+    /// peft's `peft_type` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::None => "NONE",
+            Self::Lora(_) => "LORA",
+            Self::Adapter(_) => "ADAPTER",
+            Self::Prefix(_) => "PREFIX_TUNING",
+        }
+    }
+
+    /// The LoRA config, if the method is LoRA.
+    pub fn lora(&self) -> Option<&LoraConfig> {
+        if let Self::Lora(c) = self { Some(c) } else { None }
+    }
+
+    /// The adapter config, if the method is adapters.
+    pub fn adapter(&self) -> Option<&AdapterConfig> {
+        if let Self::Adapter(c) = self { Some(c) } else { None }
+    }
+
+    /// The prefix config, if the method is prefix tuning.
+    pub fn prefix(&self) -> Option<&PrefixConfig> {
+        if let Self::Prefix(c) = self { Some(c) } else { None }
+    }
+}
+
+/// A parsed `adapter_config.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeftCheckpoint {
+    /// The method and its hyper-parameters.
+    pub method: PeftMethod,
+    /// Id or folder of the encoder it was trained on, when recorded.
+    pub base_encoder: Option<String>,
+    /// Id or folder of the decoder it was trained on, when recorded.
+    pub base_decoder: Option<String>,
+}
+
+/// The version of glimpse's own format written by this build.
+pub const FORMAT_VERSION: u64 = 1;
+
+impl PeftCheckpoint {
+    /// Parses the JSON text of an `adapter_config.json`; `path` names it in errors.
+    pub fn from_json_str(text: &str, path: &str) -> Result<Self> {
+        let v: Value = serde_json::from_str(text).map_err(|e| Error::config(path, format!("invalid JSON: {e}")))?;
+        let Value::Object(o) = v else { return Err(Error::config(path, "expected a JSON object")) };
+        if let Some(f) = o.get("glimpse_format").and_then(Value::as_u64) {
+            if f > FORMAT_VERSION {
+                return Err(Error::config(path, format!("glimpse_format {f} is newer than this build reads ({FORMAT_VERSION})")));
+            }
+        }
+        let ty = o.get("peft_type").and_then(Value::as_str).ok_or_else(|| Error::config(path, "missing `peft_type`"))?;
+        let method = match ty.to_ascii_uppercase().as_str() {
+            "NONE" => PeftMethod::None,
+            "LORA" => {
+                if let Some(Value::String(s)) = o.get("target_modules") {
+                    return Err(Error::config(path, format!("target_modules as a regex ({s:?}) is not supported; list the module names")));
+                }
+                if o.get("bias").and_then(Value::as_str).is_some_and(|b| b != "none") {
+                    return Err(Error::config(path, "LoRA with trained biases (`bias` other than \"none\") is not supported"));
+                }
+                if let Some(m) = o.get("modules_to_save").filter(|m| !m.is_null()) {
+                    return Err(Error::config(path, format!("modules_to_save {m} is not supported")));
+                }
+                let cfg: LoraConfig =
+                    serde_json::from_value(Value::Object(o.clone())).map_err(|e| Error::config(path, format!("LoRA config: {e}")))?;
+                if cfg.r == 0 {
+                    return Err(Error::config(path, "LoRA rank `r` must be at least 1"));
+                }
+                PeftMethod::Lora(cfg)
+            }
+            "ADAPTER" => PeftMethod::Adapter(
+                serde_json::from_value(Value::Object(o.clone())).map_err(|e| Error::config(path, format!("adapter config: {e}")))?,
+            ),
+            "PREFIX_TUNING" => PeftMethod::Prefix(
+                serde_json::from_value(Value::Object(o.clone())).map_err(|e| Error::config(path, format!("prefix config: {e}")))?,
+            ),
+            other => {
+                return Err(Error::config(
+                    path,
+                    format!("unknown PEFT method `{other}` (glimpse reads NONE, LORA, ADAPTER and PREFIX_TUNING)"),
+                ));
+            }
+        };
+        let s = |k: &str| o.get(k).and_then(Value::as_str).map(String::from);
+        Ok(Self { method, base_encoder: s("base_encoder"), base_decoder: s("base_decoder").or_else(|| s("base_model_name_or_path")) })
+    }
+
+    /// Reads `adapter_config.json` from a PEFT folder.
+    pub fn from_dir(dir: &std::path::Path) -> Result<Self> {
+        let p = dir.join("adapter_config.json");
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        Self::from_json_str(&text, &p.display().to_string())
+    }
+
+    /// The LoRA config, if the method is LoRA.
+    pub fn lora(&self) -> Option<&LoraConfig> {
+        self.method.lora()
+    }
+}
+
+/// Maps a key of `adapter_model.safetensors` to the decoder's own key names
+/// (`h.0.attn.c_attn.lora_A.weight`, `enc_to_dec_proj.weight`).
+pub fn canonical_key(key: &str) -> String {
+    for prefix in ["base_model.model.decoder.transformer.", "base_model.model.transformer.", "base_model.model.", "decoder.transformer.", "decoder.", "transformer."] {
+        if let Some(rest) = key.strip_prefix(prefix) {
+            return rest.to_string();
+        }
+    }
+    key.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_peft_lora_and_rejects_unknown() {
+        let c = PeftCheckpoint::from_json_str(
+            r#"{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["c_attn"], "fan_in_fan_out": true, "bias": "none"}"#,
+            "a",
+        )
+        .unwrap();
+        assert_eq!(c.lora().unwrap().scale(), 2.0);
+        let e = PeftCheckpoint::from_json_str(r#"{"peft_type": "IA3"}"#, "adapter_config.json").unwrap_err();
+        assert!(e.to_string().contains("unknown PEFT method `IA3`"), "{e}");
+    }
+
+    #[test]
+    fn keys_are_canonical() {
+        assert_eq!(canonical_key("base_model.model.transformer.h.0.attn.c_attn.lora_A.weight"), "h.0.attn.c_attn.lora_A.weight");
+        assert_eq!(canonical_key("decoder.transformer.h.1.crossattention.q_attn.weight"), "h.1.crossattention.q_attn.weight");
+        assert_eq!(canonical_key("enc_to_dec_proj.bias"), "enc_to_dec_proj.bias");
+    }
+}

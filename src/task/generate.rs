@@ -1,0 +1,224 @@
+//! Greedy and beam-search decoding with a KV cache, as HF `generate` does it, and the
+//! per-token cross-attention maps.
+//!
+//! Logits are read back once per step and all bookkeeping (top-k, n-gram bans, beam scores) is
+//! done on the host: WebGPU has no synchronous read-back, and the vocabulary row is small.
+
+use std::collections::{HashMap, HashSet};
+
+use burn::tensor::Tensor;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::model::gpt2::Gpt2;
+use crate::task::embed::read_vec;
+
+/// Decoding options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateConfig {
+    /// 1 = greedy; more = beam search with that many beams.
+    pub beams: usize,
+    /// Tokens generated at most (after the start token).
+    pub max_new_tokens: usize,
+    /// Beam score = sum of log-probabilities / length^length_penalty.
+    pub length_penalty: f64,
+    /// Forbid repeating any n-gram of this size (0 = off).
+    pub no_repeat_ngram_size: usize,
+    /// The start token (GPT-2's `<|endoftext|>`, 50256).
+    pub start: u32,
+    /// Generation stops at this token (50256).
+    pub eos: u32,
+}
+
+impl Default for GenerateConfig {
+    fn default() -> Self {
+        Self { beams: 1, max_new_tokens: 30, length_penalty: 1.0, no_repeat_ngram_size: 0, start: 50256, eos: 50256 }
+    }
+}
+
+impl GenerateConfig {
+    /// Checks the options against a decoder.
+    pub fn check(&self, decoder: &Gpt2) -> Result<()> {
+        if self.beams == 0 {
+            return Err(Error::invalid("beam width must be at least 1"));
+        }
+        if self.max_new_tokens == 0 {
+            return Err(Error::invalid("max tokens must be at least 1"));
+        }
+        let n = decoder.config.n_positions;
+        if self.max_new_tokens + 1 > n {
+            return Err(Error::invalid(format!(
+                "max tokens {} does not fit the decoder's position table ({n} positions: at most {})",
+                self.max_new_tokens,
+                n - 1
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One caption.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Caption {
+    /// The whole sequence as HF returns it: start token, generated tokens (with the final
+    /// `<|endoftext|>` when it was generated).
+    pub tokens: Vec<u32>,
+    /// Per generated token (the stop token excluded): per decoder layer, the cross-attention
+    /// probabilities over the encoder positions (CLS first), averaged over heads. Taken at the
+    /// step that produced the token.
+    pub attention: Vec<Vec<Vec<f32>>>,
+}
+
+impl Caption {
+    /// The generated tokens without the start token and the stop token.
+    pub fn words(&self, eos: u32) -> &[u32] {
+        let body = &self.tokens[1..];
+        body.strip_suffix(&[eos]).unwrap_or(body)
+    }
+}
+
+fn log_softmax(row: &[f32]) -> Vec<f64> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
+    let lse = max + sum.ln();
+    row.iter().map(|&x| x as f64 - lse).collect()
+}
+
+/// Tokens banned after `seq` by HF's `NoRepeatNGramLogitsProcessor`.
+pub fn banned_tokens(seq: &[u32], n: usize) -> HashSet<u32> {
+    if n == 0 || seq.len() + 1 < n {
+        return HashSet::new();
+    }
+    let mut grams: HashMap<&[u32], HashSet<u32>> = HashMap::new();
+    for w in seq.windows(n) {
+        grams.entry(&w[..n - 1]).or_default().insert(w[n - 1]);
+    }
+    grams.get(&seq[seq.len() + 1 - n..]).cloned().unwrap_or_default()
+}
+
+/// Decodes one image's encoder states `enc` `[1, src, n]`.
+pub async fn generate(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig) -> Result<Caption> {
+    cfg.check(decoder)?;
+    let tokens = if cfg.beams == 1 { greedy(decoder, enc.clone(), cfg).await? } else { beam(decoder, enc.clone(), cfg).await? };
+    let attention = attention_maps(decoder, enc, &tokens, cfg.eos).await?;
+    Ok(Caption { tokens, attention })
+}
+
+async fn last_logits(decoder: &Gpt2, rows: &[Vec<u32>], cache: &mut crate::model::gpt2::DecoderCache) -> Result<Vec<Vec<f32>>> {
+    let out = decoder.forward(rows, cache, false);
+    let [b, t, v] = out.logits.dims();
+    let last = out.logits.slice([0..b, t - 1..t, 0..v]).reshape([b, v]); // [b, vocab]
+    Ok(read_vec(last).await?.chunks(v).map(<[f32]>::to_vec).collect())
+}
+
+async fn greedy(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig) -> Result<Vec<u32>> {
+    let mut cache = decoder.start(Some(enc));
+    let mut seq = vec![cfg.start];
+    let mut next = vec![cfg.start];
+    for _ in 0..cfg.max_new_tokens {
+        let mut row = last_logits(decoder, &[next], &mut cache).await?.remove(0);
+        for t in banned_tokens(&seq, cfg.no_repeat_ngram_size) {
+            row[t as usize] = f32::NEG_INFINITY;
+        }
+        let tok = crate::task::zeroshot::argmax(&row) as u32;
+        seq.push(tok);
+        if tok == cfg.eos {
+            break;
+        }
+        next = vec![tok];
+    }
+    Ok(seq)
+}
+
+/// HF's beam search (`early_stopping=False`, one returned sequence), step for step.
+async fn beam(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig) -> Result<Vec<u32>> {
+    const NEG: f64 = -1.0e9;
+    let nb = cfg.beams;
+    let keep = 2 * nb;
+    let max_len = 1 + cfg.max_new_tokens;
+    let [_, src, n] = enc.dims();
+    let enc = enc.expand([nb, src, n]); // [beams, src, n]
+    let mut cache = decoder.start(Some(enc));
+    let mut running: Vec<(Vec<u32>, f64)> = (0..nb).map(|i| (vec![cfg.start], if i == 0 { 0.0 } else { NEG })).collect();
+    let mut finished: Vec<(Vec<u32>, f64, bool)> = vec![(Vec::new(), NEG, false); nb];
+    let mut improvable = true;
+    let mut cur_len = 1;
+    loop {
+        let rows: Vec<Vec<u32>> = running.iter().map(|(s, _)| vec![*s.last().expect("non-empty")]).collect();
+        let logits = last_logits(decoder, &rows, &mut cache).await?;
+        // Candidates: (score, beam, token), best first.
+        let mut cands: Vec<(f64, usize, u32)> = Vec::with_capacity(nb * logits[0].len());
+        for (b, row) in logits.iter().enumerate() {
+            let mut lp = log_softmax(row);
+            for t in banned_tokens(&running[b].0, cfg.no_repeat_ngram_size) {
+                lp[t as usize] = f64::NEG_INFINITY;
+            }
+            cands.extend(lp.into_iter().enumerate().map(|(t, l)| (l + running[b].1, b, t as u32)));
+        }
+        cands.select_nth_unstable_by(keep - 1, |a, b| b.0.total_cmp(&a.0));
+        cands.truncate(keep);
+        cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let hits: Vec<bool> = cands.iter().map(|c| c.2 == cfg.eos || cur_len + 1 >= max_len).collect();
+
+        // Finished hypotheses: only among the top `nb` candidates.
+        let norm = ((cur_len + 1 - 1) as f64).powf(cfg.length_penalty);
+        let mut merged = finished.clone();
+        if improvable {
+            for (i, c) in cands.iter().enumerate().take(nb) {
+                if hits[i] {
+                    let mut s = running[c.1].0.clone();
+                    s.push(c.2);
+                    merged.push((s, c.0 / norm, true));
+                }
+            }
+        }
+        merged.sort_by(|a, b| b.1.total_cmp(&a.1));
+        merged.truncate(nb);
+        finished = merged;
+
+        // Running beams: the best `nb` candidates that did not stop.
+        let mut order: Vec<(f64, usize)> =
+            cands.iter().enumerate().map(|(i, c)| (c.0 + if hits[i] { NEG } else { 0.0 }, i)).collect();
+        order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let chosen: Vec<(f64, usize)> = order.into_iter().take(nb).collect();
+        let parents: Vec<usize> = chosen.iter().map(|&(_, i)| cands[i].1).collect();
+        running = chosen
+            .iter()
+            .map(|&(score, i)| {
+                let mut s = running[cands[i].1].0.clone();
+                s.push(cands[i].2);
+                (s, score)
+            })
+            .collect();
+        cache = cache.select(&parents);
+        cur_len += 1;
+
+        // HF's early-stop heuristic and loop condition.
+        let best_possible = running[0].1 / ((cur_len - 1) as f64).powf(cfg.length_penalty);
+        let all_done = finished.iter().all(|f| f.2);
+        let worst = finished.iter().map(|f| f.1).fold(f64::INFINITY, f64::min);
+        improvable &= !all_done || best_possible > worst;
+        if !improvable || hits.iter().all(|&h| h) {
+            break;
+        }
+    }
+    Ok(finished.into_iter().next().map(|f| f.0).filter(|s| !s.is_empty()).unwrap_or_else(|| running.swap_remove(0).0))
+}
+
+/// Cross-attention of each generated token (teacher-forced pass over the final sequence, which
+/// equals the step-wise attention since decoding is causal): `[token][layer][src]`.
+pub async fn attention_maps(decoder: &Gpt2, enc: Tensor<3>, tokens: &[u32], eos: u32) -> Result<Vec<Vec<Vec<f32>>>> {
+    let produced = tokens[1..].iter().filter(|&&t| t != eos).count().min(tokens.len() - 1);
+    if produced == 0 {
+        return Ok(Vec::new());
+    }
+    let input = tokens[..produced].to_vec(); // each position predicts the next token
+    let mut cache = decoder.start(Some(enc));
+    let out = decoder.forward(&[input], &mut cache, true);
+    let layers = out.cross_attentions.len();
+    let maps: Vec<Tensor<3>> = out.cross_attentions.into_iter().map(|a| a.mean_dim(1).squeeze_dim::<3>(1)).collect(); // [1, t, src] each
+    let stacked = Tensor::cat(maps, 0); // [layers, t, src]
+    let [_, t, src] = stacked.dims();
+    let flat = read_vec(stacked).await?;
+    Ok((0..t).map(|i| (0..layers).map(|l| flat[(l * t + i) * src..(l * t + i + 1) * src].to_vec()).collect()).collect())
+}
