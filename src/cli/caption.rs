@@ -43,6 +43,9 @@ pub struct CaptionArgs {
     /// Write token ids, text, patch grid and per-token cross-attention here.
     #[arg(long)]
     pub details: Option<PathBuf>,
+    /// Write one PNG per image here: the image, then each token's attention map over it.
+    #[arg(long)]
+    pub attention_dir: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
     /// Image files or folders.
@@ -70,6 +73,9 @@ pub fn run(a: CaptionArgs) -> Result<()> {
         return Err(Error::invalid("--beams must be at least 1"));
     }
     let paths = image_paths(&a.paths)?;
+    if let Some(d) = &a.attention_dir {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+    }
     let device = a.device.device()?;
     let (model, config) = files::load(&a.encoder, &a.decoder, a.peft.as_deref(), &device, false)?;
     cfg.check(&model.decoder)?;
@@ -82,16 +88,23 @@ pub fn run(a: CaptionArgs) -> Result<()> {
     let mut details = BTreeMap::new();
     for p in &paths {
         let img = image::open(p)?;
-        let pixels = image::preprocess(&img, &config.preprocess);
+        let seen = image::resize_and_crop(&img, &config.preprocess);
+        let pixels = image::normalize(&seen, &config.preprocess);
         let pixels = burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(pixels, [1, 3, s, s]), &device);
         let enc = model.encode(pixels);
         let cap = pollster::block_on(generate(&model.decoder, enc, &cfg))?;
         let words = cap.words(cfg.eos);
         let text = tok.decode(words)?.trim().to_string();
         let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("image").to_string();
+        let pieces = tok.pieces(words)?;
+        if let Some(d) = &a.attention_dir {
+            let fig = super::figure::attention_figure(&seen, &pieces, &cap.attention, grid);
+            let file = d.join(format!("{stem}.png"));
+            fig.save(&file).map_err(|e| Error::image(file.display().to_string(), e.to_string()))?;
+        }
         details.insert(
             stem.clone(),
-            json!({ "tokens": cap.tokens, "text": text, "words": tok.pieces(words)?, "grid": [grid, grid], "attention": cap.attention }),
+            json!({ "tokens": cap.tokens, "text": text, "words": pieces, "grid": [grid, grid], "attention": cap.attention }),
         );
         captions.insert(stem, text);
         bar.inc(1);

@@ -4,6 +4,7 @@ pub mod caption;
 pub mod classify;
 pub mod common;
 pub mod embed;
+pub mod figure;
 pub mod params;
 
 use clap::{Parser, Subcommand};

@@ -110,10 +110,11 @@ fn caption_writes_dlcv_json_and_details_matching_hf() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("pred.json");
     let details = tmp.path().join("details.json");
+    let figs = tmp.path().join("attention");
     let img = f.join("images/portrait.png");
     let args = crate::caption_parity::caption_args(
         &f,
-        &["--max-tokens", "12", "--out", out.to_str().unwrap(), "--details", details.to_str().unwrap(), img.to_str().unwrap()],
+        &["--max-tokens", "12", "--out", out.to_str().unwrap(), "--details", details.to_str().unwrap(), "--attention-dir", figs.to_str().unwrap(), img.to_str().unwrap()],
     );
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, _, err) = glimpse(&a);
@@ -132,4 +133,7 @@ fn caption_writes_dlcv_json_and_details_matching_hf() {
     assert_eq!(probs.len(), 17, "CLS + 4x4 patches");
     assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4);
     assert_eq!(d["portrait"]["text"].as_str().unwrap(), pred["portrait"].as_str().unwrap());
+    // The figure: the image plus one panel per token, five panels a row, 224 px panels + titles.
+    let fig = ::image::open(figs.join("portrait.png")).unwrap();
+    assert_eq!((fig.width(), fig.height()), (5 * 224, 3 * (224 + 22)));
 }
