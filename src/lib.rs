@@ -14,6 +14,7 @@
 //! - [`device`]: choosing CPU or wgpu.
 //! - `cli` (feature `native`): the command line.
 
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod hf;

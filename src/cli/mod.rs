@@ -4,8 +4,10 @@ pub mod caption;
 pub mod classify;
 pub mod common;
 pub mod embed;
+pub mod eval;
 pub mod figure;
 pub mod params;
+pub mod score;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +32,10 @@ pub enum Command {
     Caption(caption::CaptionArgs),
     /// Parameter counts (total, trainable) of the full-size captioner for each PEFT method.
     Params(params::ParamsArgs),
+    /// CIDEr-D and CLIPScore of a DLCV prediction file.
+    Eval(eval::EvalArgs),
+    /// CLIPScore of one image and one caption.
+    Score(score::ScoreArgs),
 }
 
 /// Parses the command line and runs it.
@@ -40,5 +46,7 @@ pub fn run() -> Result<()> {
         Command::Classify(a) => classify::run(a),
         Command::Caption(a) => caption::run(a),
         Command::Params(a) => params::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Score(a) => score::run(a),
     }
 }

@@ -2,4 +2,5 @@
 
 pub mod embed;
 pub mod generate;
+pub mod metrics;
 pub mod zeroshot;

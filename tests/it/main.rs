@@ -7,4 +7,5 @@ mod peft_train;
 mod cli;
 mod clip_parity;
 mod common;
+mod metrics;
 mod tokenizer;
