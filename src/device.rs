@@ -66,3 +66,21 @@ pub fn hardware_gpu_available() -> bool {
     let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     adapters.iter().any(|a| matches!(a.get_info().device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu))
 }
+
+/// Initialises a device by name: `cpu`, `wgpu`, or `auto` (wgpu when a hardware GPU adapter
+/// exists, else cpu).
+#[cfg(not(target_family = "wasm"))]
+pub fn init_named(name: &str) -> Result<Device> {
+    let backend = match name {
+        "auto" => {
+            if hardware_gpu_available() {
+                Backend::Wgpu
+            } else {
+                Backend::Cpu
+            }
+        }
+        other => other.parse()?,
+    };
+    log::info!("backend: {backend}");
+    init(backend)
+}

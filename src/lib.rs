@@ -12,6 +12,7 @@
 //! - [`model`]: the networks, as struct trees that mirror the checkpoint keys.
 //! - [`task`]: embeddings and zero-shot classification.
 //! - [`device`]: choosing CPU or wgpu.
+//! - `train` (feature `native`): fine-tuning the captioner.
 //! - `cli` (feature `native`): the command line.
 
 pub mod data;
@@ -25,5 +26,9 @@ pub mod tokenize;
 
 #[cfg(feature = "native")]
 pub mod cli;
+#[cfg(feature = "native")]
+pub mod render;
+#[cfg(feature = "native")]
+pub mod train;
 
 pub use error::{Error, Result};

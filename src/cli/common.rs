@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::device::{self, Backend};
+use crate::device;
 use crate::error::{Error, Result};
 
 /// `--backend`.
@@ -19,18 +19,7 @@ pub struct DeviceArgs {
 impl DeviceArgs {
     /// Resolves `auto` and initialises the device.
     pub fn device(&self) -> Result<burn::tensor::Device> {
-        let backend = match self.backend.as_str() {
-            "auto" => {
-                if device::hardware_gpu_available() {
-                    Backend::Wgpu
-                } else {
-                    Backend::Cpu
-                }
-            }
-            other => other.parse()?,
-        };
-        log::info!("backend: {backend}");
-        device::init(backend)
+        device::init_named(&self.backend)
     }
 }
 

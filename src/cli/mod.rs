@@ -8,6 +8,7 @@ pub mod eval;
 pub mod figure;
 pub mod params;
 pub mod score;
+pub mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +37,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// CLIPScore of one image and one caption.
     Score(score::ScoreArgs),
+    /// Fine-tune the captioner (reads ./train.toml when present).
+    Train(train::TrainArgs),
 }
 
 /// Parses the command line and runs it.
@@ -48,5 +51,6 @@ pub fn run() -> Result<()> {
         Command::Params(a) => params::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Score(a) => score::run(a),
+        Command::Train(a) => train::run(a),
     }
 }

@@ -57,7 +57,11 @@ impl Captioner {
 
     /// Encoder states the decoder attends to: `[b, 1 + g*g, n_embd]` (CLS first).
     pub fn encode(&self, pixels: Tensor<4>) -> Tensor<3> {
-        let h = self.encoder.forward(pixels, false).last_hidden_state; // [b, src, d_enc]
+        self.project(self.encoder.forward(pixels, false).last_hidden_state)
+    }
+
+    /// `enc_to_dec_proj` (when the widths differ) on raw encoder states `[b, src, d_enc]`.
+    pub fn project(&self, h: Tensor<3>) -> Tensor<3> {
         match &self.enc_to_dec_proj {
             Some(p) => p.forward(h), // [b, src, n]
             None => h,
@@ -107,6 +111,19 @@ pub mod files {
     /// Reads the three folders into a captioner. `peft` is required unless `fresh` or the
     /// decoder checkpoint itself carries cross-attention.
     pub fn load(encoder: &Path, decoder: &Path, peft: Option<&Path>, device: &Device, fresh: bool) -> Result<(Captioner, CaptionerConfig)> {
+        load_with(encoder, decoder, peft, None, device, fresh)
+    }
+
+    /// Like [`load`], with the PEFT method given by the caller (the start of training). When a
+    /// PEFT folder is given too, its method must be the same.
+    pub fn load_with(
+        encoder: &Path,
+        decoder: &Path,
+        peft: Option<&Path>,
+        method: Option<PeftCheckpoint>,
+        device: &Device,
+        fresh: bool,
+    ) -> Result<(Captioner, CaptionerConfig)> {
         for (what, dir) in [("encoder", Some(encoder)), ("decoder", Some(decoder)), ("PEFT", peft)] {
             if let Some(d) = dir.filter(|d| !d.is_dir()) {
                 return Err(Error::invalid(format!("{}: {what} folder not found", d.display())));
@@ -116,7 +133,21 @@ pub mod files {
         let pre = encoder.join("preprocessor_config.json");
         let preprocess = if pre.exists() { PreprocessConfig::from_file(&pre)? } else { PreprocessConfig::clip(clip.vision.image_size as u32) };
         let gpt2 = Gpt2Config::from_file(decoder.join("config.json"))?;
-        let peft_cfg = peft.map(PeftCheckpoint::from_dir).transpose()?;
+        let mut peft_cfg = peft.map(PeftCheckpoint::from_dir).transpose()?;
+        match (&peft_cfg, method) {
+            (Some(have), Some(want)) if have.method.name() != want.method.name() || (have.method != want.method && !fresh) => {
+                return Err(Error::invalid(format!(
+                    "{}: the PEFT checkpoint is {} ({:?}), this run is configured for {} ({:?})",
+                    peft.map(|p| p.display().to_string()).unwrap_or_default(),
+                    have.method.name(),
+                    have.method,
+                    want.method.name(),
+                    want.method
+                )));
+            }
+            (None, Some(want)) => peft_cfg = Some(want),
+            _ => {}
+        }
         let mut w = Weights::new(device);
         read_file(&find_checkpoint(encoder)?, &|k| k.starts_with("vision_model.").then(|| k.to_string()), &mut w)?;
         read_file(&find_checkpoint(decoder)?, &decoder_key, &mut w)?;

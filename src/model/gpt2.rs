@@ -35,7 +35,8 @@ fn conv1d(w: &mut Weights, path: &str, d_in: usize, d_out: usize, o: BuildOption
     } else if o.fresh && !w.contains(&format!("{path}.weight")) {
         let mut r = Weights::random(w.device(), 0.02);
         let mut l = linear(&mut r, path, d_in, d_out, true, Layout::InOut);
-        l.bias = l.bias.map(|b| b.map(|t| t.zeros_like()));
+        // Param::from_tensor keeps the fresh tensor trainable (a mapped zeros_like would not be).
+        l.bias = l.bias.map(|b| Param::from_tensor(b.val().zeros_like()));
         l
     } else {
         linear(w, path, d_in, d_out, true, Layout::InOut)

@@ -3,9 +3,10 @@
 
 mod bad_input;
 pub mod caption_parity;
-mod peft_train;
+pub mod peft_train;
 mod cli;
 mod clip_parity;
 mod common;
 mod metrics;
 mod tokenizer;
+mod train;

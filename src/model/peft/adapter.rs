@@ -7,7 +7,7 @@
 //! self-attention output too. Weights are stored `[in, out]` like GPT-2's Conv1D, under
 //! `h.{i}.mlp.adapter.layers.{j}.{down,up}.{weight,bias}` (and `h.{i}.attn.adapter...`).
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -88,8 +88,9 @@ impl Adapter {
                     let mut r = Weights::random(w.device(), 0.02);
                     let down = linear(&mut r, &format!("{q}.down"), n, m, true, Layout::InOut);
                     let mut up = linear(&mut r, &format!("{q}.up"), m, n, true, Layout::InOut);
-                    up.weight = up.weight.map(|t| t.zeros_like());
-                    up.bias = up.bias.map(|b| b.map(|t| t.zeros_like()));
+                    // Param::from_tensor keeps the fresh tensors trainable (a mapped zeros_like would not be).
+                    up.weight = Param::from_tensor(up.weight.val().zeros_like());
+                    up.bias = up.bias.map(|b| Param::from_tensor(b.val().zeros_like()));
                     Bottleneck { down, up }
                 } else {
                     Bottleneck {

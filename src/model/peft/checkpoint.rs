@@ -155,9 +155,84 @@ mod tests {
     }
 
     #[test]
+    fn trained_keys_round_trip() {
+        for (path, key) in [
+            ("decoder.h.3.crossattention.q_attn.base.weight", "decoder.transformer.h.3.crossattention.q_attn.weight"),
+            ("decoder.h.0.ln_cross_attn.gamma", "decoder.transformer.h.0.ln_cross_attn.weight"),
+            ("decoder.h.1.attn.c_attn.lora.lora_b", "decoder.transformer.h.1.attn.c_attn.lora_B.weight"),
+            ("decoder.h.1.mlp.adapter.layers.1.up.bias", "decoder.transformer.h.1.mlp.adapter.layers.1.up.bias"),
+            ("decoder.prefix.transform.l2.weight", "prefix.transform.2.weight"),
+            ("decoder.prefix.embedding", "prefix.embedding.weight"),
+            ("enc_to_dec_proj.weight", "enc_to_dec_proj.weight"),
+        ] {
+            let (k, _) = trained_key(path).unwrap();
+            assert_eq!(k, key);
+            // And the loader maps it back to the decoder's own names.
+            let back = canonical_key(&k);
+            assert!(!back.starts_with("decoder."), "{back}");
+        }
+        assert!(trained_key("decoder.h.0.attn.c_attn.base.weight").is_none());
+        assert!(trained_key("encoder.encoder.layers.0.mlp.fc1.weight").is_none());
+    }
+
+    #[test]
     fn keys_are_canonical() {
         assert_eq!(canonical_key("base_model.model.transformer.h.0.attn.c_attn.lora_A.weight"), "h.0.attn.c_attn.lora_A.weight");
         assert_eq!(canonical_key("decoder.transformer.h.1.crossattention.q_attn.weight"), "h.1.crossattention.q_attn.weight");
         assert_eq!(canonical_key("enc_to_dec_proj.bias"), "enc_to_dec_proj.bias");
+    }
+}
+
+/// Where a trained parameter goes in `adapter_model.safetensors`: its key (glimpse format, HF
+/// `VisionEncoderDecoderModel` names) and whether it is stored transposed (torch Linear layout)
+/// relative to burn's `[in, out]`. `None` for frozen parameters.
+pub fn trained_key(path: &str) -> Option<(String, bool)> {
+    const TRAINABLE: [&str; 6] = ["crossattention", "ln_cross_attn", "enc_to_dec_proj", "lora", "adapter", "prefix"];
+    if !TRAINABLE.iter().any(|t| path.contains(t)) || path.starts_with("encoder.") {
+        return None;
+    }
+    let mut k = path.to_string();
+    if let Some(rest) = k.strip_prefix("decoder.prefix.") {
+        k = format!("prefix.{}", rest.replace("transform.l0", "transform.0").replace("transform.l2", "transform.2"));
+        if k == "prefix.embedding" {
+            k.push_str(".weight");
+        }
+    } else if let Some(rest) = k.strip_prefix("decoder.h.") {
+        k = format!("decoder.transformer.h.{rest}");
+    }
+    k = k.replace(".base.", ".").replace(".lora.lora_a", ".lora_A.weight").replace(".lora.lora_b", ".lora_B.weight");
+    if let Some(stem) = k.strip_suffix(".gamma") {
+        k = format!("{stem}.weight");
+    } else if let Some(stem) = k.strip_suffix(".beta") {
+        k = format!("{stem}.bias");
+    }
+    let transpose = (k == "enc_to_dec_proj.weight") || (k.starts_with("prefix.transform.") && k.ends_with(".weight"));
+    Some((k, transpose))
+}
+
+impl PeftCheckpoint {
+    /// The `adapter_config.json` of this checkpoint (glimpse format).
+    pub fn to_json(&self, encoder_hidden: usize, decoder_hidden: usize, layers: usize) -> Value {
+        let mut o = match &self.method {
+            PeftMethod::None => serde_json::Map::new(),
+            PeftMethod::Lora(c) => as_object(serde_json::to_value(c)),
+            PeftMethod::Adapter(c) => as_object(serde_json::to_value(c)),
+            PeftMethod::Prefix(c) => as_object(serde_json::to_value(c)),
+        };
+        o.insert("glimpse_format".into(), FORMAT_VERSION.into());
+        o.insert("peft_type".into(), self.method.name().into());
+        o.insert("base_encoder".into(), self.base_encoder.clone().into());
+        o.insert("base_decoder".into(), self.base_decoder.clone().into());
+        o.insert("encoder_hidden_size".into(), encoder_hidden.into());
+        o.insert("decoder_hidden_size".into(), decoder_hidden.into());
+        o.insert("decoder_layers".into(), layers.into());
+        Value::Object(o)
+    }
+}
+
+fn as_object(v: serde_json::Result<Value>) -> serde_json::Map<String, Value> {
+    match v {
+        Ok(Value::Object(o)) => o,
+        _ => serde_json::Map::new(),
     }
 }

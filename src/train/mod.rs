@@ -1,0 +1,19 @@
+//! Fine-tuning the captioner (feature `native`): only cross-attention, `enc_to_dec_proj` and the
+//! PEFT parameters are trained; the CLIP encoder and GPT-2 stay frozen.
+//!
+//! - [`config`]: `train.toml` / command-line options, defaults = the seed report's recipe;
+//! - [`data`]: the caption dataset, caption cleaning, augmentation, background loading;
+//! - [`checkpoint`]: atomic checkpoints (PEFT folder + optimiser + progress) and resuming;
+//! - [`trainer`]: the loop (AdamW, StepLR with warm-up, gradient accumulation, validation with
+//!   CIDEr-D and CLIPScore, best checkpoint, metrics log and plot).
+
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod optim;
+pub mod plot;
+pub mod rng;
+pub mod trainer;
+
+pub use config::TrainConfig;
+pub use trainer::{TrainOutcome, train};

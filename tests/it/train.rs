@@ -1,0 +1,299 @@
+//! Training: learning on a synthetic caption set, resume equals an uninterrupted run, frozen
+//! parameters stay bit-identical, and bad input.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use glimpse::train::config::Method;
+use glimpse::train::{TrainConfig, train};
+
+use crate::common::*;
+
+const COLORS: [(&str, [u8; 3]); 3] = [("red", [230, 30, 30]), ("green", [30, 210, 40]), ("blue", [40, 60, 230])];
+const SIDES: [&str; 2] = ["left", "right"];
+
+/// The synthetic caption set: coloured squares on the left or right of a grey field, three
+/// phrasings per image. Writes images and a COCO-style JSON into `dir`.
+pub fn synthetic_set(dir: &Path, copies: usize) -> (PathBuf, PathBuf) {
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let mut ims = vec![];
+    let mut anns = vec![];
+    let mut id = 0;
+    for (cname, rgb) in COLORS {
+        for side in SIDES {
+            for k in 0..copies {
+                let x0 = if side == "left" { 2 + k as u32 % 4 } else { 18 + k as u32 % 4 };
+                let y0 = 6 + (k as u32 * 3) % 10;
+                let img = ::image::RgbImage::from_fn(32, 32, |x, y| {
+                    if (x0..x0 + 12).contains(&x) && (y0..y0 + 12).contains(&y) { ::image::Rgb(rgb) } else { ::image::Rgb([128, 128, 128]) }
+                });
+                let name = format!("{id:04}.png");
+                img.save(images.join(&name)).unwrap();
+                ims.push(serde_json::json!({"file_name": name, "id": id}));
+                for c in [
+                    format!("a {cname} square on the {side}."),
+                    format!("A {cname} square on the {side} side"),
+                    format!("there is a {cname} square on the {side}"),
+                ] {
+                    anns.push(serde_json::json!({"image_id": id, "caption": c}));
+                }
+                id += 1;
+            }
+        }
+    }
+    let json = dir.join("captions.json");
+    std::fs::write(&json, serde_json::json!({"images": ims, "annotations": anns}).to_string()).unwrap();
+    (json, images)
+}
+
+/// A tiny GPT-2 in HF layout without cross-attention (what training starts from), with
+/// embeddings scaled like a trained GPT-2's (std 0.5: logits can be peaked) rather than the
+/// 0.02 of a fresh initialisation.
+pub fn tiny_gpt2(dir: &Path) -> PathBuf {
+    let out = dir.join("gpt2_tiny");
+    std::fs::create_dir_all(&out).unwrap();
+    let (n, layers, positions, vocab) = (32usize, 2usize, 32usize, 50257usize);
+    std::fs::write(
+        out.join("config.json"),
+        serde_json::json!({"model_type": "gpt2", "n_embd": n, "n_layer": layers, "n_head": 4, "n_positions": positions,
+                           "vocab_size": vocab, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5}).to_string(),
+    )
+    .unwrap();
+    let mut rng = glimpse::train::rng::Rng::new(&[1234]);
+    let mut normal = |count: usize, std: f64| -> Vec<f32> {
+        (0..count).map(|_| ((rng.unit() + rng.unit() + rng.unit() - 1.5) * 2.0 * std) as f32).collect()
+    };
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = vec![
+        ("wte.weight".into(), vec![vocab, n], normal(vocab * n, 0.5)),
+        ("wpe.weight".into(), vec![positions, n], normal(positions * n, 0.1)),
+        ("ln_f.weight".into(), vec![n], vec![1.0; n]),
+        ("ln_f.bias".into(), vec![n], vec![0.0; n]),
+    ];
+    for i in 0..layers {
+        for (name, shape) in [("attn.c_attn", [n, 3 * n]), ("attn.c_proj", [n, n]), ("mlp.c_fc", [n, 4 * n]), ("mlp.c_proj", [4 * n, n])] {
+            tensors.push((format!("h.{i}.{name}.weight"), shape.to_vec(), normal(shape[0] * shape[1], 0.02)));
+            tensors.push((format!("h.{i}.{name}.bias"), vec![shape[1]], vec![0.0; shape[1]]));
+        }
+        for ln in ["ln_1", "ln_2"] {
+            tensors.push((format!("h.{i}.{ln}.weight"), vec![n], vec![1.0; n]));
+            tensors.push((format!("h.{i}.{ln}.bias"), vec![n], vec![0.0; n]));
+        }
+    }
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors.into_iter().map(|(k, s, d)| (k, s, d.iter().flat_map(|v| v.to_le_bytes()).collect())).collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> =
+        bytes.iter().map(|(k, s, b)| (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap())).collect();
+    safetensors::serialize_to_file(views, None, &out.join("model.safetensors")).unwrap();
+    out
+}
+
+fn config(dir: &Path, method: Method) -> TrainConfig {
+    let (captions, images) = synthetic_set(dir, 2);
+    let decoder = tiny_gpt2(dir);
+    let mut c = TrainConfig {
+        encoder: model_dir("clip_a"),
+        decoder,
+        train_captions: captions.clone(),
+        train_images: images.clone(),
+        val_captions: Some(captions),
+        val_images: Some(images),
+        out: dir.join("out"),
+        method,
+        epochs: 1,
+        batch_size: 6,
+        lr: 1e-2,
+        weight_decay: 0.0,
+        lr_gamma: 1.0,
+        augment: false,
+        backend: "cpu".into(),
+        checkpoint_every: 0,
+        max_tokens: 8,
+        seed: 7,
+        ..TrainConfig::default()
+    };
+    c.lora.r = 4;
+    c.lora.lora_alpha = 4.0;
+    c.lora.lora_dropout = 0.0;
+    c.lora.target_modules = vec!["c_attn".into(), "q_attn".into(), "c_fc".into()];
+    c.adapter.size = Some(16);
+    c.adapter.dropout = 0.0;
+    c.prefix.num_virtual_tokens = 8;
+    c.prefix.encoder_hidden_size = Some(32);
+    c
+}
+
+fn no_stop() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
+fn trained(dir: &Path) -> std::collections::BTreeMap<String, Vec<f32>> {
+    let bytes = std::fs::read(dir.join("adapter_model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors().into_iter().map(|(k, v)| (k, glimpse::hf::weights::to_f32(v.dtype(), v.data()).unwrap())).collect()
+}
+
+fn metrics(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn learns(method: Method) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path(), method);
+    // Untrained: validation of the freshly initialised model (0 steps of 1 epoch at lr ~ 0).
+    let mut zero = cfg.clone();
+    zero.out = tmp.path().join("zero");
+    zero.lr = 1e-12;
+    zero.epochs = 1;
+    train(&zero, false, no_stop()).unwrap();
+    let base = metrics(&zero.out).into_iter().find(|m| m["type"] == "epoch").unwrap();
+    cfg.epochs = if method == Method::Prefix { 100 } else { 60 };
+    let out = train(&cfg, false, no_stop()).unwrap();
+    let m = metrics(&cfg.out);
+    let steps: Vec<f64> = m.iter().filter(|x| x["type"] == "step").map(|x| x["loss"].as_f64().unwrap()).collect();
+    let last_epoch = m.iter().filter(|x| x["type"] == "epoch").last().unwrap().clone();
+    let first = steps[0];
+    let last = last_epoch["train_loss"].as_f64().unwrap();
+    eprintln!("{method:?}: loss {first:.3} -> {last:.3}; CIDEr {} -> {}", base["CIDEr"], last_epoch["CIDEr"]);
+    let caps = std::fs::read_to_string(cfg.out.join(format!("val_captions_epoch{}.json", cfg.epochs))).unwrap();
+    eprintln!("{method:?} validation captions: {}", caps.replace('\n', " "));
+    assert!(last <= first / 2.0, "{method:?}: loss fell from {first} to {last}, not by half");
+    let (c0, c1) = (base["CIDEr"].as_f64().unwrap(), last_epoch["CIDEr"].as_f64().unwrap());
+    assert!(c1 > c0 + 0.5, "{method:?}: CIDEr {c1} does not clearly beat the untrained {c0}");
+    assert!(out.best_cider.is_some() && cfg.out.join("best/adapter_model.safetensors").is_file());
+    assert!(cfg.out.join("plot.png").is_file());
+    // The best checkpoint captions through the CLI.
+    let best = cfg.out.join("best");
+    let img = cfg.train_images.join("0000.png");
+    let (code, stdout, err) = crate::cli::glimpse(&[
+        "caption", "--backend", "cpu", "--encoder", cfg.encoder.to_str().unwrap(), "--decoder", cfg.decoder.to_str().unwrap(),
+        "--peft", best.to_str().unwrap(), "--max-tokens", "8", img.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    eprintln!("{method:?} caption of a red square on the left: {stdout}");
+}
+
+#[test]
+fn adapter_learns_the_synthetic_set() {
+    learns(Method::Adapter);
+}
+
+#[test]
+fn lora_learns_the_synthetic_set() {
+    learns(Method::Lora);
+}
+
+#[test]
+fn prefix_learns_the_synthetic_set() {
+    learns(Method::Prefix);
+}
+
+/// Runs `glimpse ARGS` in `dir` (its own process: burn's CPU RNG is process-wide, so runs that
+/// must replay dropout exactly cannot share a process with tests running beside them).
+fn glimpse_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse")).args(args).current_dir(dir).output().unwrap();
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
+}
+
+#[test]
+fn resumed_run_ends_with_the_uninterrupted_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), Method::Adapter);
+    // Augmentation and dropout on: both must replay identically after the restart.
+    let toml = format!(
+        "encoder = {:?}\ndecoder = {:?}\ntrain_captions = {:?}\ntrain_images = {:?}\nmethod = \"adapter\"\nepochs = 2\nbatch_size = 6\nlr = 1e-3\naugment = true\nbackend = \"cpu\"\nseed = 5\ncheckpoint_every = 0\n[adapter]\nsize = 16\ndropout = 0.1\n",
+        cfg.encoder, cfg.decoder, cfg.train_captions, cfg.train_images
+    );
+    std::fs::write(tmp.path().join("train.toml"), toml).unwrap();
+    let run = |args: &[&str]| {
+        let (code, out, err) = glimpse_in(tmp.path(), args);
+        assert_eq!(code, 0, "glimpse {args:?}: {err}");
+        out
+    };
+    assert!(run(&["train", "--out", "whole"]).contains("\"steps\": 12"));
+    assert!(run(&["train", "--out", "parts", "--max-steps", "5"]).contains("\"steps\": 5"));
+    assert!(run(&["train", "--out", "parts", "--resume"]).contains("\"steps\": 12"));
+    let a = trained(&tmp.path().join("whole/checkpoints/last"));
+    let b = trained(&tmp.path().join("parts/checkpoints/last"));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, va) in &a {
+        assert_close(&format!("resumed {k}"), &b[k], va, 1e-6);
+    }
+    // The adapters' up projections (zero at the start) were trained too.
+    assert!(a["decoder.transformer.h.0.mlp.adapter.layers.0.up.weight"].iter().any(|x| *x != 0.0));
+}
+
+#[test]
+fn training_leaves_frozen_parameters_bit_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path(), Method::Lora);
+    cfg.val_captions = None;
+    cfg.val_images = None;
+    cfg.max_steps = 3;
+    let out = train(&cfg, false, no_stop()).unwrap();
+    let device = burn::tensor::Device::flex();
+    let (fresh, _) = glimpse::model::captioner::files::load_with(
+        &cfg.encoder, &cfg.decoder, Some(&out.checkpoint), None, &device, false,
+    ).unwrap();
+    let before = crate::peft_train::snapshot(&fresh);
+    let after = crate::peft_train::snapshot(&out.model);
+    let mut frozen = 0;
+    for (k, v) in &before {
+        if !crate::peft_train::TRAINABLE.iter().any(|t| k.contains(t)) {
+            let key = k.split('#').next().unwrap();
+            let w = after.iter().find(|(ka, _)| ka.split('#').next().unwrap() == key).map(|(_, v)| v).unwrap();
+            assert!(w == v, "frozen {key} changed during training");
+            frozen += 1;
+        }
+    }
+    assert!(frozen > 20);
+}
+
+#[test]
+fn train_command_reads_train_toml_and_bad_input_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), Method::None);
+    let toml = format!(
+        "encoder = {:?}\ndecoder = {:?}\ntrain_captions = {:?}\ntrain_images = {:?}\nout = {:?}\nmethod = \"none\"\nbatch_size = 6\nmax_steps = 2\naugment = false\ncache_encoder = true\nbackend = \"cpu\"\n",
+        cfg.encoder, cfg.decoder, cfg.train_captions, cfg.train_images, tmp.path().join("run")
+    );
+    std::fs::write(tmp.path().join("train.toml"), toml).unwrap();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse")).args(args).current_dir(tmp.path()).output().unwrap();
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
+    };
+    let (code, out, err) = run(&["train"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"steps\": 2"), "{out}");
+    let last = tmp.path().join("run/checkpoints/last");
+    assert!(last.join("adapter_model.safetensors").is_file() && last.join("optimizer.safetensors").is_file());
+    assert!(tmp.path().join("run/encoder_cache/0.f32").is_file(), "encoder outputs cached on disk");
+    // Resuming with another method: refused, and the checkpoint is left as it was.
+    let before = std::fs::read(last.join("adapter_model.safetensors")).unwrap();
+    let (code, _, err) = run(&["train", "--resume", "--method", "lora", "--max-steps", "4"]);
+    assert!(code != 0 && err.contains("mismatched PEFT checkpoint"), "{err}");
+    assert_eq!(std::fs::read(last.join("adapter_model.safetensors")).unwrap(), before);
+    // The checkpoint captions.
+    let (code, _, err) = run(&["caption", "--backend", "cpu", "--encoder", cfg.encoder.to_str().unwrap(), "--decoder", cfg.decoder.to_str().unwrap(),
+        "--peft", last.to_str().unwrap(), "--max-tokens", "4", cfg.train_images.join("0001.png").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    // A missing image named in the JSON.
+    std::fs::remove_file(cfg.train_images.join("0003.png")).unwrap();
+    let (code, _, err) = run(&["train", "--out", "run2"]);
+    assert!(code != 0 && err.contains("0003.png") && err.contains("missing"), "{err}");
+    // Caption JSON with wrong fields; an empty dataset.
+    std::fs::write(tmp.path().join("bad.json"), r#"{"images": [{"file": "x.png", "id": 0}], "annotations": []}"#).unwrap();
+    let (code, _, err) = run(&["train", "--out", "run2", "--train-captions", "bad.json"]);
+    assert!(code != 0 && err.contains("bad.json") && err.contains("file_name"), "{err}");
+    std::fs::write(tmp.path().join("empty.json"), r#"{"images": [{"file_name": "0000.png", "id": 0}], "annotations": []}"#).unwrap();
+    let (code, _, err) = run(&["train", "--out", "run2", "--train-captions", "empty.json"]);
+    assert!(code != 0 && err.contains("no captions to train on"), "{err}");
+    // An output folder that cannot be created (its parent is a file).
+    std::fs::write(tmp.path().join("afile"), "x").unwrap();
+    let (code, _, err) = run(&["train", "--out", "afile/run"]);
+    assert!(code != 0 && err.contains("afile/run"), "{err}");
+    // Unknown option in train.toml.
+    std::fs::write(tmp.path().join("typo.toml"), "epoch = 3\n").unwrap();
+    let (code, _, err) = run(&["train", "--config", "typo.toml"]);
+    assert!(code != 0 && err.contains("typo.toml") && err.contains("epoch"), "{err}");
+}
