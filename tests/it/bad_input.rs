@@ -31,7 +31,7 @@ fn run_strs(args: &[String], needles: &[&str]) {
 
 #[test]
 fn bad_images() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::common::tempdir();
     let images = fixtures().join("images");
     // Not an image at all.
     let p = images.join("not_an_image.png");
@@ -54,9 +54,9 @@ fn bad_images() {
 }
 
 /// Copies clip_a into a temp folder with its checkpoint rewritten by `edit`.
-fn edited_model(edit: impl FnOnce(&mut Vec<(String, safetensors::tensor::Dtype, Vec<usize>, Vec<u8>)>)) -> tempfile::TempDir {
+fn edited_model(edit: impl FnOnce(&mut Vec<(String, safetensors::tensor::Dtype, Vec<usize>, Vec<u8>)>)) -> crate::common::TempDir {
     let src = model_dir("clip_a");
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::common::tempdir();
     for f in ["config.json", "preprocessor_config.json"] {
         std::fs::copy(src.join(f), tmp.path().join(f)).unwrap();
     }
@@ -114,7 +114,7 @@ fn bad_checkpoints() {
 fn bad_labels_and_templates() {
     let dir = model_dir("clip_a");
     let img = fixtures().join("zeroshot/0_0.png");
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::common::tempdir();
     let empty = tmp.path().join("labels.txt");
     std::fs::write(&empty, "\n\n").unwrap();
     fails_with(&["classify", "--backend", "cpu", "--model", dir.to_str().unwrap(), "--labels", empty.to_str().unwrap(), img.to_str().unwrap()], &["labels.txt", "no labels"]);
@@ -148,7 +148,7 @@ fn bad_caption_inputs() {
     // A PEFT checkpoint made for another encoder/decoder pair.
     run(&["--peft", peft_b.to_str().unwrap(), img], &["does not fit", "h.0.crossattention.c_attn.weight", "enc_to_dec_proj.weight` is not used"]);
     // Unknown method.
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::common::tempdir();
     let unknown = tmp.path().join("unknown");
     copy_dir(&peft_b, &unknown);
     std::fs::write(unknown.join("adapter_config.json"), r#"{"peft_type": "IA3"}"#).unwrap();

@@ -107,7 +107,7 @@ fn classify_on_wgpu_matches_cpu() {
 #[test]
 fn caption_writes_dlcv_json_and_details_matching_hf() {
     let f = fixtures();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::common::tempdir();
     let out = tmp.path().join("pred.json");
     let details = tmp.path().join("details.json");
     let figs = tmp.path().join("attention");

@@ -113,7 +113,7 @@ fn preprocessing_matches_pil_pixels() {
 fn f16_checkpoint_gives_the_f32_results() {
     let device = glimpse::device::init(glimpse::device::Backend::Cpu).unwrap();
     let dir = model_dir("clip_a");
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::common::tempdir();
     for f in ["config.json", "preprocessor_config.json"] {
         std::fs::copy(dir.join(f), tmp.path().join(f)).unwrap();
     }

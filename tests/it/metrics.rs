@@ -82,7 +82,7 @@ fn eval_and_score_commands() {
 
     // CLIPScore over a small DLCV-style set of fixture images, without the prefix.
     let items: Vec<_> = clipscore_ref().into_iter().filter(|i| i["prefix"] == "" && i["caption"] == "a diagram").collect();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::common::tempdir();
     let ann = serde_json::json!({
         "images": items.iter().enumerate().map(|(k, i)| serde_json::json!({"file_name": i["image"], "id": k})).collect::<Vec<_>>(),
         "annotations": items.iter().enumerate().map(|(k, _)| serde_json::json!({"image_id": k, "caption": "a diagram of things"})).collect::<Vec<_>>(),

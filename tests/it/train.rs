@@ -35,7 +35,7 @@ pub fn synthetic_set(dir: &Path, copies: usize) -> (PathBuf, PathBuf) {
                 for c in [
                     format!("a {cname} square on the {side}."),
                     format!("A {cname} square on the {side} side"),
-                    format!("there is a {cname} square on the {side}"),
+                    format!("a {cname} square placed on the {side}"),
                 ] {
                     anns.push(serde_json::json!({"image_id": id, "caption": c}));
                 }
@@ -48,9 +48,9 @@ pub fn synthetic_set(dir: &Path, copies: usize) -> (PathBuf, PathBuf) {
     (json, images)
 }
 
-/// A tiny GPT-2 in HF layout without cross-attention (what training starts from), with
-/// embeddings scaled like a trained GPT-2's (std 0.5: logits can be peaked) rather than the
-/// 0.02 of a fresh initialisation.
+/// A tiny GPT-2 in HF layout without cross-attention (what training starts from), with token
+/// embeddings scaled like a trained GPT-2's (rows of norm 3: logits can be peaked) rather than
+/// the 0.02 of a fresh initialisation.
 pub fn tiny_gpt2(dir: &Path) -> PathBuf {
     let out = dir.join("gpt2_tiny");
     std::fs::create_dir_all(&out).unwrap();
@@ -65,8 +65,15 @@ pub fn tiny_gpt2(dir: &Path) -> PathBuf {
     let mut normal = |count: usize, std: f64| -> Vec<f32> {
         (0..count).map(|_| ((rng.unit() + rng.unit() + rng.unit() - 1.5) * 2.0 * std) as f32).collect()
     };
+    // Token embeddings: random directions, all of norm 3 (as a trained GPT-2's rows are of
+    // similar norm), so that no token dominates the argmax by its length alone.
+    let mut wte = normal(vocab * n, 1.0);
+    for row in wte.chunks_mut(n) {
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+        row.iter_mut().for_each(|x| *x *= 3.0 / norm);
+    }
     let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = vec![
-        ("wte.weight".into(), vec![vocab, n], normal(vocab * n, 0.5)),
+        ("wte.weight".into(), vec![vocab, n], wte),
         ("wpe.weight".into(), vec![positions, n], normal(positions * n, 0.1)),
         ("ln_f.weight".into(), vec![n], vec![1.0; n]),
         ("ln_f.bias".into(), vec![n], vec![0.0; n]),
@@ -137,19 +144,38 @@ fn metrics(out: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// `cfg` as a train.toml (the options the learning and resume tests set).
+fn toml_of(cfg: &TrainConfig) -> String {
+    let mut v = toml::Value::try_from(cfg).unwrap();
+    let t = v.as_table_mut().unwrap();
+    t.retain(|_, x| !matches!(x, toml::Value::String(s) if s.is_empty()));
+    toml::to_string(&v).unwrap()
+}
+
+/// Trains `cfg` in its own process (deterministic: burn's CPU RNG is process-wide) and returns
+/// the metrics log.
+fn run_training(dir: &Path, cfg: &TrainConfig) -> Vec<serde_json::Value> {
+    let file = dir.join(format!("{}.toml", cfg.out.file_name().unwrap().to_str().unwrap()));
+    std::fs::write(&file, toml_of(cfg)).unwrap();
+    let (code, _, err) = glimpse_in(dir, &["train", "--config", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    metrics(&cfg.out)
+}
+
 fn learns(method: Method) {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::common::tempdir();
     let mut cfg = config(tmp.path(), method);
-    // Untrained: validation of the freshly initialised model (0 steps of 1 epoch at lr ~ 0).
-    let mut zero = cfg.clone();
-    zero.out = tmp.path().join("zero");
-    zero.lr = 1e-12;
-    zero.epochs = 1;
-    train(&zero, false, no_stop()).unwrap();
-    let base = metrics(&zero.out).into_iter().find(|m| m["type"] == "epoch").unwrap();
+    if let Some(seed) = std::env::var("GLIMPSE_SEED").ok().and_then(|s| s.parse().ok()) {
+        cfg.seed = seed;
+    }
+    // Untrained: validation of the freshly initialised model after one step at lr ~ 0.
+    let zero = TrainConfig { out: tmp.path().join("zero"), lr: 1e-12, epochs: 1, ..cfg.clone() };
+    let base = run_training(tmp.path(), &zero).into_iter().find(|m| m["type"] == "epoch").unwrap();
     cfg.epochs = if method == Method::Prefix { 100 } else { 60 };
-    let out = train(&cfg, false, no_stop()).unwrap();
-    let m = metrics(&cfg.out);
+    if method == Method::Prefix {
+        cfg.lr = 2e-2; // prefix tuning trains slower than the other two
+    }
+    let m = run_training(tmp.path(), &cfg);
     let steps: Vec<f64> = m.iter().filter(|x| x["type"] == "step").map(|x| x["loss"].as_f64().unwrap()).collect();
     let last_epoch = m.iter().filter(|x| x["type"] == "epoch").last().unwrap().clone();
     let first = steps[0];
@@ -160,7 +186,7 @@ fn learns(method: Method) {
     assert!(last <= first / 2.0, "{method:?}: loss fell from {first} to {last}, not by half");
     let (c0, c1) = (base["CIDEr"].as_f64().unwrap(), last_epoch["CIDEr"].as_f64().unwrap());
     assert!(c1 > c0 + 0.5, "{method:?}: CIDEr {c1} does not clearly beat the untrained {c0}");
-    assert!(out.best_cider.is_some() && cfg.out.join("best/adapter_model.safetensors").is_file());
+    assert!(cfg.out.join("best/adapter_model.safetensors").is_file());
     assert!(cfg.out.join("plot.png").is_file());
     // The best checkpoint captions through the CLI.
     let best = cfg.out.join("best");
@@ -197,7 +223,7 @@ fn glimpse_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn resumed_run_ends_with_the_uninterrupted_weights() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::common::tempdir();
     let cfg = config(tmp.path(), Method::Adapter);
     // Augmentation and dropout on: both must replay identically after the restart.
     let toml = format!(
@@ -225,7 +251,7 @@ fn resumed_run_ends_with_the_uninterrupted_weights() {
 
 #[test]
 fn training_leaves_frozen_parameters_bit_identical() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::common::tempdir();
     let mut cfg = config(tmp.path(), Method::Lora);
     cfg.val_captions = None;
     cfg.val_images = None;
@@ -251,7 +277,7 @@ fn training_leaves_frozen_parameters_bit_identical() {
 
 #[test]
 fn train_command_reads_train_toml_and_bad_input_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::common::tempdir();
     let cfg = config(tmp.path(), Method::None);
     let toml = format!(
         "encoder = {:?}\ndecoder = {:?}\ntrain_captions = {:?}\ntrain_images = {:?}\nout = {:?}\nmethod = \"none\"\nbatch_size = 6\nmax_steps = 2\naugment = false\ncache_encoder = true\nbackend = \"cpu\"\n",
@@ -296,4 +322,38 @@ fn train_command_reads_train_toml_and_bad_input_is_refused() {
     std::fs::write(tmp.path().join("typo.toml"), "epoch = 3\n").unwrap();
     let (code, _, err) = run(&["train", "--config", "typo.toml"]);
     assert!(code != 0 && err.contains("typo.toml") && err.contains("epoch"), "{err}");
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_before_exiting() {
+    let tmp = crate::common::tempdir();
+    let cfg = config(tmp.path(), Method::Lora);
+    let toml = format!(
+        "encoder = {:?}\ndecoder = {:?}\ntrain_captions = {:?}\ntrain_images = {:?}\nmethod = \"lora\"\nepochs = 1000\nbatch_size = 6\naugment = false\nbackend = \"cpu\"\ncheckpoint_every = 0\nout = \"run\"\n",
+        cfg.encoder, cfg.decoder, cfg.train_captions, cfg.train_images
+    );
+    std::fs::write(tmp.path().join("train.toml"), toml).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"))
+        .arg("train")
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = tmp.path().join("run/metrics.jsonl");
+    let t0 = std::time::Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|s| s.contains("\"step\"")) {
+        assert!(t0.elapsed().as_secs() < 120, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("\"interrupted\": true"), "{stdout}");
+    let last = tmp.path().join("run/checkpoints/last");
+    assert!(last.join("adapter_model.safetensors").is_file() && last.join("trainer_state.json").is_file());
+    // And it resumes from there.
+    let (code, _, err) = glimpse_in(tmp.path(), &["train", "--resume", "--max-steps", "1000000", "--epochs", "1"]);
+    assert_eq!(code, 0, "{err}");
 }
