@@ -8,12 +8,11 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::GradientsParams;
+use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor};
 use glimpse::hf::{ClipConfig, Gpt2Config, PreprocessConfig, Weights};
 use glimpse::model::captioner::{Captioner, CaptionerConfig};
 use glimpse::model::peft::{AdapterConfig, PeftCheckpoint, PeftMethod};
-use glimpse::train::optim::AdamW;
 use glimpse::train::trainer::caption_loss;
 
 fn peak_rss_mib() -> f64 {
@@ -39,7 +38,7 @@ fn main() {
     let tokens = vec![vec![64u32, 3290, 2491, 319, 257, 4417, 2214, 1474, 257, 7850, 13, 50256]];
     let pixels = Tensor::<4>::random([1, 3, 336, 336], Distribution::Normal(0.0, 1.0), &device);
     let cached = model.valid().encoder.forward(pixels.clone().inner(), false).last_hidden_state;
-    let mut optim = AdamW::new(1e-5);
+    let mut optim = AdamWConfig::new().with_weight_decay(1e-5).init();
     for cache in [false, true] {
         let mut times = Vec::new();
         for i in 0..=steps {

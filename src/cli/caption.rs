@@ -78,6 +78,8 @@ pub fn run(a: CaptionArgs) -> Result<()> {
     }
     let device = a.device.device()?;
     let (model, config) = files::load(&a.encoder, &a.decoder, a.peft.as_deref(), &device, false)?;
+    // Inference form: LoRA folded into the weights, the prefix MLP evaluated once.
+    let model = crate::model::captioner::Captioner { decoder: model.decoder.fold_prefix().merge_lora(), ..model };
     cfg.check(&model.decoder)?;
     let tok = Gpt2Tokenizer::from_dir_or_bundled(&a.decoder)?;
     let grid = config.clip.vision.grid();

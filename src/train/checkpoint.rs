@@ -1,6 +1,6 @@
 //! Checkpoints: a PEFT folder (`adapter_config.json` + `adapter_model.safetensors`, loadable by
 //! `glimpse caption --peft`) plus the trainer's progress (`trainer_state.json`) and the optimiser
-//! state (`optimizer.safetensors`). Written to a temporary folder and renamed into place, so a crash
+//! state (`optimizer.bin`, burn's optimiser record). Written to a temporary folder and renamed into place, so a crash
 //! never leaves a broken checkpoint.
 
 use std::path::{Path, PathBuf};
@@ -9,7 +9,6 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::optim::AdamW;
 use crate::error::{Error, Result};
 use crate::model::captioner::{Captioner, CaptionerConfig};
 use crate::model::peft::checkpoint::trained_key;
@@ -86,7 +85,7 @@ pub fn write_peft(dir: &Path, model: &Captioner, config: &CaptionerConfig) -> Re
 
 /// Atomically replaces checkpoint folder `dir` with one holding `model`, `state` and (for
 /// resuming) the optimiser.
-pub fn save(dir: &Path, model: &Captioner, config: &CaptionerConfig, state: &TrainerState, optimizer: Option<&AdamW>) -> Result<()> {
+pub fn save(dir: &Path, model: &Captioner, config: &CaptionerConfig, state: &TrainerState, optimizer: Option<&[u8]>) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     io(parent, std::fs::create_dir_all(parent))?;
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint");
@@ -98,8 +97,9 @@ pub fn save(dir: &Path, model: &Captioner, config: &CaptionerConfig, state: &Tra
     write_peft(&tmp, model, config)?;
     let p = tmp.join("trainer_state.json");
     io(&p, std::fs::write(&p, serde_json::to_string_pretty(state).unwrap_or_default()))?;
-    if let Some(o) = optimizer {
-        o.save(&tmp.join("optimizer.safetensors"))?;
+    if let Some(bytes) = optimizer {
+        let p = tmp.join("optimizer.bin");
+        io(&p, std::fs::write(&p, bytes))?;
     }
     let old = parent.join(format!(".{name}.old"));
     if dir.exists() {

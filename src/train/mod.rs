@@ -10,7 +10,6 @@
 pub mod checkpoint;
 pub mod config;
 pub mod data;
-pub mod optim;
 pub mod plot;
 pub mod rng;
 pub mod trainer;

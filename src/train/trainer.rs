@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::{Module, ModuleMapper, Param, ParamId};
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -16,7 +16,6 @@ use serde_json::json;
 use super::checkpoint::{self, TrainerState};
 use super::config::TrainConfig;
 use super::data::{Dataset, spawn_loader};
-use super::optim::AdamW;
 use super::plot::plot;
 use super::rng::{Rng, stable_hash};
 use crate::error::{Error, Result};
@@ -189,10 +188,14 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
         train_ds.examples.len(),
         train_ds.images.len()
     );
-    let mut optim = match &peft_dir {
-        Some(dir) => AdamW::load(&dir.join("optimizer.safetensors"), cfg.weight_decay, &base)?,
-        None => AdamW::new(cfg.weight_decay),
-    };
+    let mut optim = AdamWConfig::new().with_weight_decay(cfg.weight_decay as f32).init();
+    if let Some(dir) = &peft_dir {
+        let p = dir.join("optimizer.bin");
+        let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        optim = optim
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| Error::invalid(format!("{}: unreadable optimizer state: {e:?}", p.display())))?;
+    }
 
     let clip = match (&cfg.clip, &val_ds) {
         (Some(dir), Some(_)) => Some(Clip::from_dir(dir, &base, Towers::Both)?),
@@ -232,8 +235,9 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
     let mut last_loss = f64::NAN;
     let s = mcfg.clip.vision.image_size;
     let eos = mcfg.gpt2.eos_token_id;
-    let save_last = |model: &Captioner, optim: &AdamW, state: &TrainerState| -> Result<()> {
-        checkpoint::save(&last_dir, model, &mcfg, state, Some(optim))
+    let save_last = |model: &Captioner, optim: &ModuleOptimizer, state: &TrainerState| -> Result<()> {
+        let bytes = optim.into_bytes().map_err(|e| Error::invalid(format!("saving the optimizer state: {e:?}")))?;
+        checkpoint::save(&last_dir, model, &mcfg, state, Some(&bytes))
     };
 
     'epochs: while state.epoch < cfg.epochs {

@@ -292,7 +292,7 @@ fn train_command_reads_train_toml_and_bad_input_is_refused() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"steps\": 2"), "{out}");
     let last = tmp.path().join("run/checkpoints/last");
-    assert!(last.join("adapter_model.safetensors").is_file() && last.join("optimizer.safetensors").is_file());
+    assert!(last.join("adapter_model.safetensors").is_file() && last.join("optimizer.bin").is_file());
     assert!(tmp.path().join("run/encoder_cache/0.f32").is_file(), "encoder outputs cached on disk");
     // Resuming with another method: refused, and the checkpoint is left as it was.
     let before = std::fs::read(last.join("adapter_model.safetensors")).unwrap();
