@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # glimpse build entry point.
-#   ./build.sh test    install what the tests need (Mesa's Vulkan driver for wgpu) and run every test
+#   ./build.sh test    install what the tests need (Mesa's Vulkan driver for wgpu), run every test,
+#                      and check that the library still compiles for wasm32 (the page's target)
 #   ./build.sh bench   run the CPU benchmarks (see benches/)
 #   ./build.sh         build the native CLI (release)
 set -euo pipefail
@@ -24,6 +25,9 @@ case "${1:-native}" in
   test)
     [ -n "${GLIMPSE_SKIP_WGPU:-}" ] || need_vulkan
     cargo test --release --features native
+    # The same model code must keep compiling for the browser (WebGPU) target.
+    rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
+    cargo check --target wasm32-unknown-unknown --lib
     ;;
   bench)
     cargo bench --features native --bench embed_cpu
