@@ -24,7 +24,7 @@ use crate::model::clip::Towers;
 use crate::model::peft::PeftCheckpoint;
 use crate::task::embed::{Clip, read_vec};
 use crate::task::generate::{GenerateConfig, generate};
-use crate::task::metrics::{cider_d, clip_scores};
+use crate::task::metrics::{cider_d, clip_score};
 use crate::tokenize::Gpt2Tokenizer;
 
 /// How a run ended.
@@ -114,9 +114,16 @@ impl Log {
     }
 }
 
-/// Reads raw encoder states of dataset image `i` from the on-disk cache, computing and storing
-/// them first when absent.
-fn cached_states(dir: &Path, i: usize, model: &Captioner, ds: &Dataset, cfg: &CaptionerConfig, device: &Device) -> Result<Tensor<3>> {
+/// Reads raw encoder states of dataset image `i` from the on-disk cache, computing (with the
+/// frozen `encoder`) and storing them first when absent.
+fn cached_states(
+    dir: &Path,
+    i: usize,
+    encoder: &crate::model::clip::ClipVisionTransformer,
+    ds: &Dataset,
+    cfg: &CaptionerConfig,
+    device: &Device,
+) -> Result<Tensor<3>> {
     let src = cfg.clip.vision.num_positions();
     let d = cfg.clip.vision.tower.hidden_size;
     let path = dir.join(format!("{i}.f32"));
@@ -126,7 +133,7 @@ fn cached_states(dir: &Path, i: usize, model: &Captioner, ds: &Dataset, cfg: &Ca
             let img = crate::image::open(&ds.images[i])?;
             let s = cfg.clip.vision.image_size;
             let px = Tensor::<4>::from_data(TensorData::new(crate::image::preprocess(&img, &cfg.preprocess), [1, 3, s, s]), device);
-            let h = model.encoder.forward(px, false).last_hidden_state;
+            let h = encoder.forward(px, false).last_hidden_state;
             let v = h.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Device(format!("{e:?}")))?;
             let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
             let tmp = path.with_extension("tmp");
@@ -202,6 +209,8 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
         _ => None,
     };
     let cache_dir = cfg.cache_encoder.then(|| cfg.out.join("encoder_cache"));
+    // The encoder is frozen: one inference copy serves the cache for the whole run.
+    let cache_encoder = cache_dir.as_ref().map(|_| model.valid().encoder);
     if let Some(d) = &cache_dir {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
@@ -255,15 +264,14 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
             let b = batch.tokens.len();
             let global_micro = epoch * micro_per_epoch + state.micro_in_epoch;
             device.seed(cfg.seed.wrapping_mul(1_000_003).wrapping_add(global_micro as u64));
-            let enc = match &cache_dir {
-                Some(dir) => {
-                    let valid = model.valid();
-                    let rows = batch.images.iter().map(|&i| cached_states(dir, i, &valid, &train_ds, &mcfg, &base)).collect::<Result<Vec<_>>>()?;
+            let enc = match (&cache_dir, &cache_encoder) {
+                (Some(dir), Some(encoder)) => {
+                    let rows = batch.images.iter().map(|&i| cached_states(dir, i, encoder, &train_ds, &mcfg, &base)).collect::<Result<Vec<_>>>()?;
                     let raw = Tensor::cat(rows, 0); // [b, src, d_enc] on the plain device
                     let raw = Tensor::<3>::from_data(raw.into_data(), &device);
                     model.project(raw)
                 }
-                None => model.encode(Tensor::from_data(TensorData::new(batch.pixels, [b, 3, s, s]), &device)),
+                _ => model.encode(Tensor::from_data(TensorData::new(batch.pixels, [b, 3, s, s]), &device)),
             };
             let loss = caption_loss(&model, enc, &batch.tokens, eos);
             let value = f64::from(loss.clone().into_scalar::<f32>());
@@ -392,7 +400,7 @@ pub fn validate(
     let decoding = GenerateConfig { max_new_tokens: cfg.max_tokens.min(mcfg.gpt2.n_positions - 1), ..GenerateConfig::default() };
     let (mut loss_sum, mut loss_n) = (0.0, 0usize);
     let mut captions = Vec::with_capacity(limit);
-    let mut images = Vec::with_capacity(limit);
+    let mut image_embeds = Vec::with_capacity(if clip.is_some() { limit } else { 0 });
     for i in 0..limit {
         let img = crate::image::open(&val.images[i])?;
         let px = Tensor::<4>::from_data(TensorData::new(crate::image::preprocess(&img, &mcfg.preprocess), [1, 3, s, s]), device);
@@ -409,14 +417,17 @@ pub fn validate(
         let text = tok.decode(cap.words(eos))?.trim().to_string();
         let stem = val.images[i].file_stem().and_then(|s| s.to_str()).unwrap_or("image").to_string();
         captions.push((stem, text));
-        images.push(img);
+        if let Some(c) = clip {
+            image_embeds.extend(pollster::block_on(c.embed_images(&[&img]))?);
+        }
     }
     let cands: Vec<String> = captions.iter().map(|c| c.1.clone()).collect();
     let cider = cider_d(&cands, &val.captions[..limit]).score;
     let clipscore = match clip {
         Some(c) => {
-            let refs: Vec<_> = images.iter().collect();
-            let s = pollster::block_on(clip_scores(c, &refs, &cands, &cfg.clipscore_prefix))?;
+            let texts: Vec<String> = cands.iter().map(|t| format!("{}{t}", cfg.clipscore_prefix)).collect();
+            let text_embeds = pollster::block_on(c.embed_texts(&texts))?;
+            let s: Vec<f64> = image_embeds.iter().zip(&text_embeds).map(|(i, t)| clip_score(i, t)).collect();
             Some(s.iter().sum::<f64>() / s.len().max(1) as f64)
         }
         None => None,

@@ -105,6 +105,7 @@ fn config(dir: &Path, method: Method) -> TrainConfig {
         train_images: images.clone(),
         val_captions: Some(captions),
         val_images: Some(images),
+        clip: Some(model_dir("clip_a")),
         out: dir.join("out"),
         method,
         epochs: 1,
@@ -186,6 +187,7 @@ fn learns(method: Method) {
     assert!(last <= first / 2.0, "{method:?}: loss fell from {first} to {last}, not by half");
     let (c0, c1) = (base["CIDEr"].as_f64().unwrap(), last_epoch["CIDEr"].as_f64().unwrap());
     assert!(c1 > c0 + 0.5, "{method:?}: CIDEr {c1} does not clearly beat the untrained {c0}");
+    assert!(last_epoch["CLIPScore"].is_number() && last_epoch["val_loss"].is_number());
     assert!(cfg.out.join("best/adapter_model.safetensors").is_file());
     assert!(cfg.out.join("plot.png").is_file());
     // The best checkpoint captions through the CLI.
