@@ -2,7 +2,7 @@
 # glimpse build entry point.
 #   ./build.sh test    install what the tests need (Mesa's Vulkan driver for wgpu), run every test,
 #                      and check that the library still compiles for wasm32 (the page's target)
-#   ./build.sh bench   run the CPU benchmarks (see benches/)
+#   ./build.sh bench   run the CPU benchmarks (see benches/; PyTorch counterpart: benches/embed_torch.py)
 #   ./build.sh         build the native CLI (release)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -31,6 +31,8 @@ case "${1:-native}" in
     ;;
   bench)
     cargo bench --features native --bench embed_cpu
+    cargo bench --features native --bench caption_cpu
+    cargo bench --features native --bench train_cpu
     ;;
   native)
     cargo build --release --features native
