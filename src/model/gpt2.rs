@@ -289,7 +289,7 @@ impl Gpt2 {
             .collect();
         let b = encoder.as_ref().map_or(1, |e| e.dims()[0]);
         let (self_kv, prefix_len) = match &self.prefix {
-            Some(p) => ((0..self.h.len()).map(|i| Some(p.layer_kv(i, b))).collect(), p.embedding.dims()[0]),
+            Some(p) => (p.layer_kvs(b).into_iter().map(Some).collect(), p.embedding.dims()[0]),
             None => (vec![None; self.h.len()], 0),
         };
         DecoderCache { self_kv, cross_kv, len: 0, prefix_len }

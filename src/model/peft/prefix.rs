@@ -93,8 +93,9 @@ impl Prefix {
         Self { embedding: Param::from_tensor(v), transform: None, ..self }
     }
 
-    /// Keys and values of layer `i` for a batch of `b`: `[b, heads, N, dh]` each.
-    pub fn layer_kv(&self, i: usize, b: usize) -> (Tensor<4>, Tensor<4>) {
+    /// Keys and values of every layer for a batch of `b`: `[b, heads, N, dh]` each (the MLP,
+    /// when there is one, runs once for all layers).
+    pub fn layer_kvs(&self, b: usize) -> Vec<(Tensor<4>, Tensor<4>)> {
         let v = self.values(); // [N, L*2*n]
         let [nv, total] = v.dims();
         let n = total / (self.n_layer * 2);
@@ -108,6 +109,6 @@ impl Prefix {
                 .unsqueeze_dim::<4>(0)
                 .expand([b, self.n_head, nv, dh]) // [b, h, N, dh]
         };
-        (pick(2 * i), pick(2 * i + 1))
+        (0..self.n_layer).map(|i| (pick(2 * i), pick(2 * i + 1))).collect()
     }
 }
