@@ -12,6 +12,7 @@
 //! - [`model`]: the networks, as struct trees that mirror the checkpoint keys.
 //! - [`task`]: embeddings and zero-shot classification.
 //! - [`device`]: choosing CPU or wgpu.
+//! - `web` (wasm32 only): the page's `#[wasm_bindgen]` API over [`task`].
 //! - `train` (feature `native`): fine-tuning the captioner.
 //! - `cli` (feature `native`): the command line.
 
@@ -23,6 +24,9 @@ pub mod image;
 pub mod model;
 pub mod task;
 pub mod tokenize;
+
+#[cfg(target_family = "wasm")]
+pub mod web;
 
 #[cfg(feature = "native")]
 pub mod cli;

@@ -10,7 +10,8 @@ use super::common::{DeviceArgs, image_paths, progress};
 use crate::error::{Error, Result};
 use crate::image;
 use crate::model::captioner::files;
-use crate::task::generate::{GenerateConfig, generate};
+use crate::task::caption::CaptionPipeline;
+use crate::task::generate::GenerateConfig;
 use crate::tokenize::Gpt2Tokenizer;
 
 /// Arguments of `caption`.
@@ -78,37 +79,22 @@ pub fn run(a: CaptionArgs) -> Result<()> {
     }
     let device = a.device.device()?;
     let (model, config) = files::load(&a.encoder, &a.decoder, a.peft.as_deref(), &device, false)?;
-    // Inference form: LoRA folded into the weights, the prefix MLP evaluated once.
-    let model = crate::model::captioner::Captioner { decoder: model.decoder.fold_prefix().merge_lora(), ..model };
-    cfg.check(&model.decoder)?;
-    let tok = Gpt2Tokenizer::from_dir_or_bundled(&a.decoder)?;
-    let grid = config.clip.vision.grid();
-    let s = config.clip.vision.image_size;
+    let pipeline = CaptionPipeline::new(model, config, Gpt2Tokenizer::from_dir_or_bundled(&a.decoder)?, &device);
 
     let bar = progress(paths.len(), "captioning");
     let mut captions = BTreeMap::new();
     let mut details = BTreeMap::new();
     for p in &paths {
         let img = image::open(p)?;
-        let seen = image::resize_and_crop(&img, &config.preprocess);
-        let pixels = image::normalize(&seen, &config.preprocess);
-        let pixels = burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(pixels, [1, 3, s, s]), &device);
-        let enc = model.encode(pixels);
-        let cap = pollster::block_on(generate(&model.decoder, enc, &cfg))?;
-        let words = cap.words(cfg.eos);
-        let text = tok.decode(words)?.trim().to_string();
+        let out = pollster::block_on(pipeline.caption(&img, &cfg))?;
         let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("image").to_string();
-        let pieces = tok.pieces(words)?;
         if let Some(d) = &a.attention_dir {
-            let fig = super::figure::attention_figure(&seen, &pieces, &cap.attention, grid);
+            let fig = super::figure::attention_figure(&pipeline.seen(&img), &out.words, &out.attention, out.grid[0]);
             let file = d.join(format!("{stem}.png"));
             fig.save(&file).map_err(|e| Error::image(file.display().to_string(), e.to_string()))?;
         }
-        details.insert(
-            stem.clone(),
-            json!({ "tokens": cap.tokens, "text": text, "words": pieces, "grid": [grid, grid], "attention": cap.attention }),
-        );
-        captions.insert(stem, text);
+        captions.insert(stem.clone(), out.text.clone());
+        details.insert(stem, json!(out));
         bar.inc(1);
     }
     bar.finish_and_clear();

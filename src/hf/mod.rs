@@ -5,6 +5,7 @@ pub mod clip_config;
 pub mod gpt2_config;
 pub mod preprocessor;
 pub mod safetensors;
+pub mod stream;
 pub mod weights;
 
 pub use clip_config::{Activation, ClipConfig, TextConfig, TowerConfig, VisionConfig};

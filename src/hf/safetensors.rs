@@ -12,6 +12,7 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, Metadata};
 
 use crate::error::{Error, Result};
+use crate::hf::stream::StreamedFile;
 use crate::hf::weights::Weights;
 
 /// Bytes before the JSON header: its length as a little-endian u64.
@@ -116,23 +117,16 @@ pub fn read_file(path: &Path, rename: &dyn Fn(&str) -> Option<String>, weights: 
     let mut start = prefix.to_vec();
     start.resize(PREFIX_LEN + n, 0);
     file.read_exact(&mut start[PREFIX_LEN..]).map_err(|e| Error::io(path, e))?;
-    let header = Header::parse(&start, &shown)?;
-    header.check_len(len, &shown)?;
-    weights.set_source(&shown);
-    let mut buf = Vec::new();
-    let mut stored = Vec::new();
-    for t in &header.tensors {
-        let Some(name) = rename(&t.name) else {
-            weights.skip(&t.name);
-            continue;
-        };
-        buf.resize((t.range.end - t.range.start) as usize, 0);
-        file.seek(SeekFrom::Start(t.range.start)).map_err(|e| Error::io(path, e))?;
-        file.read_exact(&mut buf).map_err(|e| Error::io(path, e))?;
-        weights.insert(&name, t.dtype, &t.shape, &buf)?;
-        stored.push(name);
+    let mut streamed = StreamedFile::open(&start, &shown, Some(len), rename)?;
+    for chunk in streamed.plan(u64::MAX).chunks {
+        for t in chunk.tensors {
+            let mut buf = vec![0u8; (t.end - t.start) as usize];
+            file.seek(SeekFrom::Start(t.start)).map_err(|e| Error::io(path, e))?;
+            file.read_exact(&mut buf).map_err(|e| Error::io(path, e))?;
+            streamed.put(t.index, buf, weights)?;
+        }
     }
-    Ok(stored)
+    streamed.finish(weights)
 }
 
 /// The safetensors checkpoint of a HF model folder (`model.safetensors`), or an error saying

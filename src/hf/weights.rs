@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
 use safetensors::tensor::Dtype;
 
 use crate::error::{Error, Result, TensorProblem};
@@ -81,20 +81,24 @@ impl Weights {
         self.source = source.to_string();
     }
 
-    /// Adds one tensor from its raw little-endian bytes (converted to f32 and uploaded).
-    pub fn insert(&mut self, name: &str, dtype: Dtype, shape: &[usize], bytes: &[u8]) -> Result<()> {
+    /// Adds one tensor from its raw little-endian bytes (converted to f32 and uploaded). F32
+    /// bytes are uploaded as they are, without a copy on the host, so loading holds at most
+    /// one tensor in memory.
+    pub fn insert(&mut self, name: &str, dtype: Dtype, shape: &[usize], bytes: Vec<u8>) -> Result<()> {
         let n: usize = shape.iter().product();
-        let stored = match to_f32(dtype, bytes) {
-            Some(values) if values.len() == n => {
-                let tensor = Tensor::<1>::from_data(TensorData::new(values, [n]), &self.device);
-                Stored::Float { shape: shape.to_vec(), tensor }
-            }
-            Some(values) => {
-                return Err(Error::Safetensors {
-                    path: self.source.clone(),
-                    message: format!("tensor `{name}` has {} values for shape {shape:?}", values.len()),
-                });
-            }
+        let size = dtype.bitsize() / 8;
+        if matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64) && bytes.len() != n * size {
+            return Err(Error::Safetensors {
+                path: self.source.clone(),
+                message: format!("tensor `{name}` has {} bytes for shape {shape:?} of {dtype:?}", bytes.len()),
+            });
+        }
+        let data = match dtype {
+            Dtype::F32 if cfg!(target_endian = "little") => Some(TensorData::from_bytes_vec(bytes, [n], DType::F32)),
+            _ => to_f32(dtype, &bytes).map(|values| TensorData::new(values, [n])),
+        };
+        let stored = match data {
+            Some(data) => Stored::Float { shape: shape.to_vec(), tensor: Tensor::<1>::from_data(data, &self.device) },
             None => Stored::Other { shape: shape.to_vec(), dtype },
         };
         self.tensors.insert(name.to_string(), stored);
@@ -214,8 +218,9 @@ mod tests {
     fn problems_are_collected() {
         let device = Device::flex();
         let mut w = Weights::new(&device);
-        w.insert("a", Dtype::F32, &[2, 2], &[0u8; 16]).unwrap();
-        w.insert("ids", Dtype::I64, &[2], &[0u8; 16]).unwrap();
+        w.insert("a", Dtype::F32, &[2, 2], vec![0u8; 16]).unwrap();
+        assert!(w.insert("short", Dtype::F32, &[2, 2], vec![0u8; 12]).is_err());
+        w.insert("ids", Dtype::I64, &[2], vec![0u8; 16]).unwrap();
         let _ = w.take("a", [4, 1]);
         let _ = w.take("b", [3]);
         let _ = w.take("ids", [2]);

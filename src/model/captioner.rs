@@ -96,6 +96,55 @@ pub fn decoder_key(key: &str) -> Option<String> {
     Some(k.to_string())
 }
 
+impl CaptionerConfig {
+    /// Puts the parts' configs together. `method`, when given (the start of training), is the
+    /// PEFT method the run wants: a PEFT checkpoint given too must use the same method, and
+    /// without one the run starts a fresh PEFT of that method.
+    pub fn new(
+        clip: ClipConfig,
+        preprocess: Option<PreprocessConfig>,
+        gpt2: Gpt2Config,
+        peft: Option<(PeftCheckpoint, &str)>,
+        method: Option<PeftCheckpoint>,
+        fresh: bool,
+    ) -> Result<Self> {
+        let preprocess = preprocess.unwrap_or_else(|| PreprocessConfig::clip(clip.vision.image_size as u32));
+        let peft = match (peft, method) {
+            (Some((have, path)), Some(want))
+                if have.method.name() != want.method.name() || (have.method != want.method && !fresh) =>
+            {
+                return Err(crate::Error::invalid(format!(
+                    "{path}: the PEFT checkpoint is {} ({:?}), this run is configured for {} ({:?})",
+                    have.method.name(),
+                    have.method,
+                    want.method.name(),
+                    want.method
+                )));
+            }
+            (Some((have, _)), _) => Some(have),
+            (None, want) => want,
+        };
+        Ok(Self { clip, preprocess, gpt2, peft })
+    }
+}
+
+impl Captioner {
+    /// Builds the captioner from weights holding the encoder, decoder and PEFT tensors (see
+    /// [`crate::model::part::Part`]) and checks the checkpoint: every problem in one error, and
+    /// every key of the PEFT file (`peft_keys`) must have found its place.
+    pub fn assemble(mut w: Weights, config: &CaptionerConfig, fresh: bool, peft_keys: &[String]) -> Result<Self> {
+        let model = Captioner::load(&mut w, config, fresh);
+        let unused = w.finish_strict(&|k| peft_keys.iter().any(|p| p == k))?;
+        log::debug!("unused tensors: {unused:?}");
+        Ok(model)
+    }
+
+    /// The form used for inference: LoRA folded into the weights, the prefix MLP evaluated once.
+    pub fn for_inference(self) -> Self {
+        Self { decoder: self.decoder.fold_prefix().merge_lora(), ..self }
+    }
+}
+
 /// Loading a captioner from folders (native).
 #[cfg(not(target_family = "wasm"))]
 pub mod files {
@@ -106,7 +155,7 @@ pub mod files {
     use super::*;
     use crate::error::Error;
     use crate::hf::safetensors::{find_checkpoint, read_file};
-    use crate::model::peft::checkpoint::canonical_key;
+    use crate::model::part::Part;
 
     /// Reads the three folders into a captioner. `peft` is required unless `fresh` or the
     /// decoder checkpoint itself carries cross-attention.
@@ -131,26 +180,15 @@ pub mod files {
         }
         let clip = ClipConfig::from_file(encoder.join("config.json"))?;
         let pre = encoder.join("preprocessor_config.json");
-        let preprocess = if pre.exists() { PreprocessConfig::from_file(&pre)? } else { PreprocessConfig::clip(clip.vision.image_size as u32) };
+        let preprocess = pre.exists().then(|| PreprocessConfig::from_file(&pre)).transpose()?;
         let gpt2 = Gpt2Config::from_file(decoder.join("config.json"))?;
-        let mut peft_cfg = peft.map(PeftCheckpoint::from_dir).transpose()?;
-        match (&peft_cfg, method) {
-            (Some(have), Some(want)) if have.method.name() != want.method.name() || (have.method != want.method && !fresh) => {
-                return Err(Error::invalid(format!(
-                    "{}: the PEFT checkpoint is {} ({:?}), this run is configured for {} ({:?})",
-                    peft.map(|p| p.display().to_string()).unwrap_or_default(),
-                    have.method.name(),
-                    have.method,
-                    want.method.name(),
-                    want.method
-                )));
-            }
-            (None, Some(want)) => peft_cfg = Some(want),
-            _ => {}
-        }
+        let peft_cfg = peft.map(PeftCheckpoint::from_dir).transpose()?;
+        let shown = peft.map(|p| p.display().to_string()).unwrap_or_default();
+        let config = CaptionerConfig::new(clip, preprocess, gpt2, peft_cfg.map(|c| (c, shown.as_str())), method, fresh)?;
+
         let mut w = Weights::new(device);
-        read_file(&find_checkpoint(encoder)?, &|k| k.starts_with("vision_model.").then(|| k.to_string()), &mut w)?;
-        read_file(&find_checkpoint(decoder)?, &decoder_key, &mut w)?;
+        read_file(&find_checkpoint(encoder)?, &|k| Part::Encoder.rename(k), &mut w)?;
+        read_file(&find_checkpoint(decoder)?, &|k| Part::Decoder.rename(k), &mut w)?;
         let mut peft_keys = Vec::new();
         if let Some(p) = peft {
             let file = p.join("adapter_model.safetensors");
@@ -158,13 +196,10 @@ pub mod files {
                 return Err(Error::invalid(format!("{}: no adapter_model.safetensors in this PEFT folder", p.display())));
             }
             // Remember which keys came from the PEFT file: each must find its place.
-            peft_keys = read_file(&file, &|k| Some(canonical_key(k)), &mut w)?;
+            peft_keys = read_file(&file, &|k| Part::Peft.rename(k), &mut w)?;
             w.set_source(&file.display().to_string());
         }
-        let config = CaptionerConfig { clip, preprocess, gpt2, peft: peft_cfg };
-        let model = Captioner::load(&mut w, &config, fresh);
-        let unused = w.finish_strict(&|k| peft_keys.iter().any(|p| p == k))?;
-        log::debug!("unused tensors: {unused:?}");
+        let model = Captioner::assemble(w, &config, fresh, &peft_keys)?;
         Ok((model, config))
     }
 }

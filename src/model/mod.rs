@@ -5,4 +5,5 @@ pub mod captioner;
 pub mod clip;
 pub mod gpt2;
 pub mod nn;
+pub mod part;
 pub mod peft;

@@ -76,7 +76,8 @@ impl Clip {
         };
         let weights_path = crate::hf::safetensors::find_checkpoint(dir)?;
         let mut weights = Weights::new(device);
-        crate::hf::safetensors::read_file(&weights_path, &|k| towers.wants(k).then(|| k.to_string()), &mut weights)?;
+        let part = crate::model::part::Part::Clip(towers);
+        crate::hf::safetensors::read_file(&weights_path, &|k| part.rename(k), &mut weights)?;
         Self::from_weights(weights, config, preprocess, tokenizer, towers)
     }
 

@@ -1,6 +1,8 @@
 //! What users run: embeddings, zero-shot classification, caption generation.
 
+pub mod caption;
 pub mod embed;
 pub mod generate;
+pub mod load;
 pub mod metrics;
 pub mod zeroshot;

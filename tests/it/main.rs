@@ -8,5 +8,6 @@ mod cli;
 mod clip_parity;
 mod common;
 mod metrics;
+mod streamed_load;
 mod tokenizer;
 mod train;

@@ -1,0 +1,67 @@
+//! Captioning one image end to end: preprocessing, encoder, decoding, text and per-token
+//! attention. The CLI and the page both call [`CaptionPipeline::caption`].
+
+use burn::tensor::{Device, Tensor, TensorData};
+use image::RgbImage;
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::image::{normalize, resize_and_crop};
+use crate::model::captioner::{Captioner, CaptionerConfig};
+use crate::task::generate::{GenerateConfig, generate};
+use crate::tokenize::Gpt2Tokenizer;
+
+/// A captioner ready for images.
+pub struct CaptionPipeline {
+    /// The network in inference form (LoRA merged, prefix folded).
+    pub model: Captioner,
+    /// Its configuration.
+    pub config: CaptionerConfig,
+    /// GPT-2's tokenizer, for the text and the word chips.
+    pub tokenizer: Gpt2Tokenizer,
+    device: Device,
+}
+
+/// One image's caption.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CaptionOutput {
+    /// The sequence as HF `generate` returns it (start token, words, stop token if produced).
+    pub tokens: Vec<u32>,
+    /// The caption text (special tokens skipped, trimmed).
+    pub text: String,
+    /// Each word token's own text, for chips and panel titles.
+    pub words: Vec<String>,
+    /// The patch grid `[rows, cols]` the attention maps cover.
+    pub grid: [usize; 2],
+    /// `[word][layer][1 + rows * cols]`: cross-attention over the encoder positions (CLS
+    /// first), mean over heads.
+    pub attention: Vec<Vec<Vec<f32>>>,
+}
+
+impl CaptionPipeline {
+    /// Wraps a loaded captioner (converted to its inference form here).
+    pub fn new(model: Captioner, config: CaptionerConfig, tokenizer: Gpt2Tokenizer, device: &Device) -> Self {
+        Self { model: model.for_inference(), config, tokenizer, device: device.clone() }
+    }
+
+    /// The image as the encoder sees it (resized and cropped), for drawing the maps over.
+    pub fn seen(&self, img: &RgbImage) -> RgbImage {
+        resize_and_crop(img, &self.config.preprocess)
+    }
+
+    /// Captions one decoded image.
+    pub async fn caption(&self, img: &RgbImage, cfg: &GenerateConfig) -> Result<CaptionOutput> {
+        cfg.check(&self.model.decoder)?;
+        let seen = self.seen(img);
+        let (w, h) = seen.dimensions();
+        let pixels = normalize(&seen, &self.config.preprocess);
+        let pixels = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, h as usize, w as usize]), &self.device); // [1, 3, s, s]
+        let enc = self.model.encode(pixels); // [1, 1 + g*g, n_embd]
+        let cap = generate(&self.model.decoder, enc, cfg).await?;
+        let words = cap.words(cfg.eos);
+        let text = self.tokenizer.decode(words)?.trim().to_string();
+        let pieces = self.tokenizer.pieces(words)?;
+        let g = self.config.clip.vision.grid();
+        Ok(CaptionOutput { tokens: cap.tokens.clone(), text, words: pieces, grid: [g, g], attention: cap.attention })
+    }
+}

@@ -1,0 +1,360 @@
+// The browser test suite: the built page (www/, ./build.sh) in headless Debian Chromium on
+// SwiftShader's WebGPU, driven by playwright-core, with the tiny fixture models served from
+// localhost through the page's query parameters. Its numbers are checked against the native
+// CLI (target/release/glimpse, built by `cargo test --release --features native`) on the same
+// files. Screenshots go to target/browser/.
+//
+//   node tests/browser/run.mjs            (after ./build.sh and the cargo tests)
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFileSync, copyFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+import { serve } from './serve.mjs';
+import { syntheticClip } from './synthetic.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+const fixtures = path.join(repo, 'tests/fixtures');
+const shots = path.join(repo, 'target/browser');
+mkdirSync(shots, { recursive: true });
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'glimpse-browser-'));
+const WAIT = Number(process.env.GLIMPSE_BROWSER_TIMEOUT || 300) * 1000;
+
+// Flags from ../shared/REFERENCE.md §2 (playwright adds the headless flag itself).
+const FLAGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
+
+// ---------------------------------------------------------------- native references
+
+const exe = path.join(repo, 'target/release/glimpse');
+function native(args) {
+  return JSON.parse(execFileSync(exe, [...args, '--backend', 'cpu'], { encoding: 'utf8', maxBuffer: 1 << 28 }));
+}
+const TEMPLATES = ['a photo of a {}', 'a blurry photo of a {}'];
+const zsDir = path.join(fixtures, 'zeroshot');
+const zsImages = readdirSync(zsDir).filter((f) => f.endsWith('.png')).sort();
+const classify = native([
+  'classify', '--model', path.join(fixtures, 'clip_a'), '--labels', path.join(zsDir, 'id2label.json'),
+  ...TEMPLATES.flatMap((t) => ['--template', t]), '--compare', '--top-k', '3', zsDir,
+]);
+const detailsFile = path.join(tmp, 'details.json');
+// SwiftShader runs a tiny decoder step in ~0.7 s: short greedy captions for the gallery, beam
+// search on one image (the PEFT step). Beam parity at length is covered by the Rust tests.
+const CAPTION = { beams: 1, maxTokens: 8 };
+const PEFT_CAPTION = { beams: 3, maxTokens: 8 };
+execFileSync(exe, [
+  'caption', '--encoder', path.join(fixtures, 'clip_a'), '--decoder', path.join(fixtures, 'gpt2_xattn'),
+  '--beams', String(CAPTION.beams), '--max-tokens', String(CAPTION.maxTokens), '--details', detailsFile, '--out', path.join(tmp, 'captions.json'),
+  '--backend', 'cpu', zsDir,
+]);
+const details = JSON.parse(readFileSync(detailsFile, 'utf8'));
+const peftDetailsFile = path.join(tmp, 'peft_details.json');
+execFileSync(exe, [
+  'caption', '--encoder', path.join(fixtures, 'clip_b'), '--decoder', path.join(fixtures, 'gpt2_plain'), '--peft', path.join(fixtures, 'peft_b'),
+  '--beams', String(PEFT_CAPTION.beams), '--max-tokens', String(PEFT_CAPTION.maxTokens), '--details', peftDetailsFile, '--out', path.join(tmp, 'peft_captions.json'),
+  '--backend', 'cpu', path.join(zsDir, '1_0.png'),
+]);
+const peftDetails = JSON.parse(readFileSync(peftDetailsFile, 'utf8'));
+
+// ---------------------------------------------------------------- files served
+
+// A truncated copy of the CLIP fixture, and synthetic many-tensor checkpoints for the memory test.
+const broken = path.join(tmp, 'broken/clip_trunc');
+mkdirSync(broken, { recursive: true });
+for (const f of ['config.json', 'preprocessor_config.json']) copyFileSync(path.join(fixtures, 'clip_a', f), path.join(broken, f));
+const whole = readFileSync(path.join(fixtures, 'clip_a/model.safetensors'));
+writeFileSync(path.join(broken, 'model.safetensors'), whole.subarray(0, Math.floor(whole.length * 0.6)));
+const synth = path.join(tmp, 'synthetic');
+const tower = (layers) => ({ hidden: 128, intermediate: 512, heads: 4, layers });
+const small = syntheticClip(path.join(synth, 'small'), { vision: tower(12) });
+const large = syntheticClip(path.join(synth, 'large'), { vision: tower(60) });
+
+const { server, log, url } = await serve({
+  mounts: [
+    { prefix: '/', dir: path.join(repo, 'www') },
+    { prefix: '/fixtures/', dir: fixtures },
+    { prefix: '/norange/', dir: fixtures, ranges: false },
+    { prefix: '/broken/', dir: path.join(tmp, 'broken') },
+    { prefix: '/synthetic/', dir: synth },
+  ],
+});
+const weightRequests = () => log.filter((r) => r.path.endsWith('.safetensors')).length;
+
+// ---------------------------------------------------------------- harness
+
+const results = [];
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`FAIL ${name}: ${e.stack || e}`);
+  }
+}
+
+async function launch(extra = {}) {
+  return chromium.launchPersistentContext(mkdtempSync(path.join(tmp, 'profile-')), {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: extra.args || FLAGS,
+    viewport: { width: 1280, height: 900 },
+  });
+}
+
+// Waits for `fn(arg)` in the page; stops early (failing) when the page shows an error banner,
+// unless `banner` is true (the step expects one).
+async function until(page, fn, arg, what, banner = false) {
+  const status = () =>
+    page.evaluate(() => `${document.getElementById('status').textContent} | banner: ${document.getElementById('banner').hidden ? '-' : document.getElementById('banner-text').textContent}`);
+  try {
+    const handle = await page.waitForFunction(
+      ([src, a, allowBanner]) => {
+        if (!allowBanner && !document.getElementById('banner').hidden) return 'banner';
+        return new Function('return ' + src)()(a) && 'ok';
+      },
+      [fn.toString(), arg, banner],
+      { timeout: WAIT, polling: 250 },
+    );
+    if ((await handle.jsonValue()) === 'banner') throw new Error('error banner');
+  } catch (e) {
+    throw new Error(`${e.message.startsWith('error banner') ? 'error' : 'timed out'} while waiting for ${what} (page: ${await status()})`);
+  }
+}
+
+function maxDiff(a, b) {
+  assert.equal(a.length, b.length, 'lengths differ');
+  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+}
+
+const query = '?clip=/fixtures/clip_a/&encoder=/fixtures/clip_a/&decoder=/fixtures/gpt2_xattn/';
+const browser = await launch();
+const page = browser.pages()[0] || (await browser.newPage());
+const consoleErrors = [];
+page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+page.on('pageerror', (e) => consoleErrors.push(String(e)));
+const report = {};
+
+await step('page starts on WebGPU and reports the adapter', async () => {
+  await page.goto(url + query);
+  const info = await page.evaluate(() => window.glimpse.ready);
+  assert.ok(info.webgpu, 'no WebGPU');
+  const status = await page.textContent('#status');
+  assert.match(status, /GPU: .*f16 (available|not available)/);
+  report.adapter = info.adapter;
+});
+
+async function captionOptions(p, o) {
+  await p.selectOption('#beams', String(o.beams));
+  await p.fill('#max-tokens', String(o.maxTokens));
+}
+
+await step('zero-shot with two templates equals the native CLI', async () => {
+  await captionOptions(page, CAPTION);
+  await page.setInputFiles('#labels-file', path.join(zsDir, 'id2label.json'));
+  await page.fill('#templates', TEMPLATES.join('\n'));
+  const picked = zsImages.slice(0, -1);
+  await page.setInputFiles('#file-input', picked.map((f) => path.join(zsDir, f)));
+  // The last image arrives by a synthetic drag and drop.
+  const last = zsImages[zsImages.length - 1];
+  await page.evaluate(async (name) => {
+    const blob = await (await fetch(`/fixtures/zeroshot/${name}`)).blob();
+    const dt = new DataTransfer();
+    dt.items.add(new File([blob], name, { type: 'image/png' }));
+    document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, last);
+  await until(page, (n) => window.glimpse.state.photos.length === n && window.glimpse.state.photos.every((p) => p.probs) && window.glimpse.state.accuracy?.length === 3, zsImages.length, 'zero-shot predictions');
+  const got = await page.evaluate(() => window.glimpse.state.photos.map((p) => ({ name: p.name, probs: [...p.probs] })));
+  let worst = 0;
+  for (const g of got) {
+    const want = classify.predictions.find((p) => path.basename(p.image) === g.name);
+    assert.ok(want, `no native prediction for ${g.name}`);
+    worst = Math.max(worst, maxDiff(g.probs, want.probs));
+  }
+  report.zeroShotMaxDiff = worst;
+  assert.ok(worst < 1e-3, `probabilities differ from native by ${worst}`);
+  const cells = await page.$$eval('#accuracy-table tbody tr', (rows) => rows.map((r) => Number(r.dataset.accuracy)));
+  const want = [...classify.per_template.map((t) => t.accuracy), classify.accuracy];
+  assert.deepEqual(cells.map((c) => c.toFixed(6)), want.map((c) => c.toFixed(6)), 'accuracy table');
+  await page.screenshot({ path: path.join(shots, 'zeroshot.png'), fullPage: true });
+});
+
+await step('editing a template re-scores from cached image embeddings', async () => {
+  const before = await page.evaluate(() => window.glimpse.state.photos[0].probs[0]);
+  const embedsBefore = await page.evaluate(() => window.glimpse.state.timings.embedN);
+  await page.fill('#templates', 'a drawing of a {}');
+  await until(page, (b) => window.glimpse.state.templates[0] === 'a drawing of a {}' && window.glimpse.state.photos[0].probs[0] !== b && window.glimpse.state.accuracy?.length === 1, before, 're-scoring');
+  assert.equal(await page.evaluate(() => window.glimpse.state.timings.embedN), embedsBefore, 'images were embedded again');
+  assert.equal(await page.locator('#accuracy-table tbody tr').count(), 1);
+  await page.fill('#templates', '{} without a slot');
+  await page.fill('#templates', 'no slot here');
+  await until(page, () => /slot/.test(document.getElementById('template-error').textContent), null, 'template error');
+  await page.fill('#templates', TEMPLATES.join('\n'));
+  await until(page, () => window.glimpse.state.accuracy?.length === 3, null, 'accuracy table back');
+});
+
+await step('search ranks the gallery by a typed text', async () => {
+  await page.fill('#search-box', 'a photo of a red square');
+  await until(page, () => document.querySelector('.card .sim')?.textContent.includes('similarity'), null, 'search results');
+  const sims = await page.$$eval('.card .sim', (s) => s.map((x) => Number(x.textContent.replace(/[^0-9.-]/g, ''))));
+  assert.deepEqual([...sims].sort((a, b) => b - a), sims, 'gallery not sorted by similarity');
+  await page.fill('#search-box', '');
+});
+
+await step('captions equal the native CLI token for token', async () => {
+  await until(page, (n) => window.glimpse.state.photos.filter((p) => p.caption).length === n, zsImages.length, 'captions');
+  const got = await page.evaluate(() => window.glimpse.state.photos.map((p) => ({ name: p.name, tokens: p.caption.tokens, text: p.caption.text })));
+  for (const g of got) {
+    const want = details[g.name.replace(/\.png$/, '')];
+    assert.deepEqual(g.tokens, want.tokens, `tokens of ${g.name}`);
+    assert.equal(g.text, want.text);
+  }
+  report.captions = got.length;
+});
+
+await step('hovering words changes the attention overlay, differently per word', async () => {
+  const name = await page.evaluate(() => window.glimpse.state.photos.find((p) => p.caption.words.length >= 2).name);
+  const card = page.locator(`.card[data-name="${name}"]`);
+  const pixels = () => card.locator('canvas.overlay').evaluate((c) => c.toDataURL());
+  await page.mouse.move(0, 0);
+  const plain = await pixels();
+  await card.locator('.chip').nth(0).hover();
+  const first = await pixels();
+  await card.locator('.chip').nth(1).hover();
+  const second = await pixels();
+  assert.notEqual(first, plain, 'overlay did not change on hover');
+  assert.notEqual(second, first, 'two words show the same map');
+  await card.screenshot({ path: path.join(shots, 'attention.png') });
+  // Keyboard: focusing a chip shows its map too.
+  await card.locator('.chip').nth(0).focus();
+  assert.equal(await pixels(), first);
+});
+
+await step('CLIPScore equals the native CLI, and follows an edited caption', async () => {
+  await until(page, () => window.glimpse.state.photos.every((p) => typeof p.score === 'number'), null, 'CLIPScores');
+  const ph = await page.evaluate(() => ({ name: window.glimpse.state.photos[0].name, text: window.glimpse.state.photos[0].scoredText, score: window.glimpse.state.photos[0].score }));
+  const want = native(['score', '--clip', path.join(fixtures, 'clip_a'), '--image', path.join(zsDir, ph.name), '--caption', ph.text]).CLIPScore;
+  report.clipScoreDiff = Math.abs(ph.score - want);
+  assert.ok(report.clipScoreDiff < 1e-4, `CLIPScore ${ph.score} vs native ${want}`);
+  const edit = page.locator(`.card[data-name="${ph.name}"] input.edit`);
+  await edit.fill('a bright green circle');
+  await until(page, (n) => window.glimpse.state.photos.find((p) => p.name === n).scoredText === 'a bright green circle', ph.name, 'new score');
+  const edited = await page.evaluate((n) => window.glimpse.state.photos.find((p) => p.name === n).score, ph.name);
+  assert.notEqual(edited, ph.score);
+  const want2 = native(['score', '--clip', path.join(fixtures, 'clip_a'), '--image', path.join(zsDir, ph.name), '--caption', 'a bright green circle']).CLIPScore;
+  assert.ok(Math.abs(edited - want2) < 1e-4, `edited CLIPScore ${edited} vs native ${want2}`);
+  await page.screenshot({ path: path.join(shots, 'captions.png'), fullPage: true });
+});
+
+await step('a corrupt image gets a clear message and the page keeps working', async () => {
+  await page.setInputFiles('#file-input', [path.join(fixtures, 'images/not_an_image.png'), path.join(fixtures, 'images/portrait.png')]);
+  await until(page, () => {
+    const s = window.glimpse.state.photos;
+    return s.find((p) => p.name === 'not_an_image.png')?.error && s.find((p) => p.name === 'portrait.png')?.probs && s.find((p) => p.name === 'portrait.png')?.caption;
+  }, null, 'the corrupt image error and the next image');
+  const msg = await page.locator('.card[data-name="not_an_image.png"] .error').textContent();
+  assert.match(msg, /not_an_image\.png/);
+  report.corruptImageMessage = msg;
+});
+
+await step('reloading takes the models from the Cache API (no weight download)', async () => {
+  const before = weightRequests();
+  const configsBefore = log.filter((r) => r.path.endsWith('config.json')).length;
+  await page.reload();
+  await page.evaluate(() => window.glimpse.ready);
+  await captionOptions(page, CAPTION);
+  await page.setInputFiles('#file-input', [path.join(zsDir, '0_0.png')]);
+  await until(page, () => window.glimpse.state.photos[0]?.probs && window.glimpse.state.photos[0]?.caption, null, 'results after reload');
+  assert.equal(weightRequests(), before, 'weights were fetched again');
+  assert.equal(log.filter((r) => r.path.endsWith('config.json')).length, configsBefore, 'configs were fetched again');
+  assert.match(await page.textContent('#status'), /from the browser cache/);
+  const got = await page.evaluate(() => window.glimpse.state.photos[0].caption.tokens);
+  assert.deepEqual(got, details['0_0'].tokens);
+});
+
+await step('a truncated safetensors file gets a clear message and the page keeps working', async () => {
+  await page.selectOption('#clip-choice', 'custom');
+  await page.fill('#clip-url', '/broken/clip_trunc/');
+  await page.click('#clip-load');
+  await until(page, () => !document.getElementById('banner').hidden && /truncated/.test(document.getElementById('banner-text').textContent), null, 'truncation message', true);
+  report.truncatedMessage = await page.textContent('#banner-text');
+  assert.match(report.truncatedMessage, /model\.safetensors/);
+  await page.click('#banner-close');
+  await page.fill('#clip-url', '/fixtures/clip_a/');
+  await page.click('#clip-load');
+  await until(page, () => window.glimpse.state.clip.status.startsWith('loaded') && window.glimpse.state.photos[0].probs, null, 'reload of the good model');
+});
+
+await step('a server without range support: the file is streamed, same results', async () => {
+  const before = await page.evaluate(() => [...window.glimpse.state.photos[0].embed]);
+  await page.evaluate(() => window.glimpse.call('clearCache'));
+  await page.fill('#clip-url', '/norange/clip_a/');
+  const since = log.length;
+  await page.click('#clip-load');
+  await until(page, () => window.glimpse.state.clip.status.startsWith('loaded') && window.glimpse.state.photos[0].embed, null, 'streamed model');
+  const reqs = log.slice(since).filter((r) => r.path.endsWith('model.safetensors'));
+  assert.ok(reqs.length >= 1 && reqs.every((r) => r.path.startsWith('/norange/')), JSON.stringify(reqs));
+  const after = await page.evaluate(() => [...window.glimpse.state.photos[0].embed]);
+  assert.deepEqual(after, before, 'embedding differs after a streamed load');
+});
+
+await step('a PEFT checkpoint loads and captions as natively', async () => {
+  const p2 = await browser.newPage();
+  await p2.goto(`${url}?clip=/fixtures/clip_a/&peft=/fixtures/peft_b/&encoder=/fixtures/clip_b/&decoder=/fixtures/gpt2_plain/`);
+  await p2.evaluate(() => window.glimpse.ready);
+  await captionOptions(p2, PEFT_CAPTION);
+  await p2.setInputFiles('#file-input', [path.join(zsDir, '1_0.png')]);
+  await until(p2, () => window.glimpse.state.photos[0]?.caption, null, 'PEFT caption');
+  const tokens = await p2.evaluate(() => window.glimpse.state.photos[0].caption.tokens);
+  assert.deepEqual(tokens, peftDetails['1_0'].tokens);
+  await p2.close();
+});
+
+await step('peak wasm memory while loading stays near the largest tensor, whatever the file size', async () => {
+  const p3 = await browser.newPage();
+  await p3.goto(url);
+  await p3.evaluate(() => window.glimpse.ready);
+  const mem = () => p3.evaluate(() => window.glimpse.call('memory'));
+  const base = await mem();
+  const load = (dir) => p3.evaluate((u) => window.glimpse.call('loadClip', { source: { url: u }, towers: 'vision' }), new URL(`/synthetic/${dir}/`, url).href);
+  await load('small');
+  const afterSmall = await mem();
+  await load('large');
+  const afterLarge = await mem();
+  const MARGIN = 8 << 20;
+  report.memory = {
+    baseline: base, growthSmall: afterSmall - base, growthLarge: afterLarge - base,
+    fileSmall: small.bytes, fileLarge: large.bytes, largestTensor: large.largest, tensors: large.tensors, margin: MARGIN,
+  };
+  assert.ok(afterLarge - base <= large.largest + MARGIN, `wasm memory grew by ${afterLarge - base} bytes loading a ${large.bytes}-byte file`);
+  assert.ok(large.bytes > 2 * (large.largest + MARGIN), 'the large file must be much larger than the bound');
+  await p3.close();
+});
+
+await step('no WebGPU: the page says so and which browsers work', async () => {
+  const plain = await launch({ args: FLAGS.filter((f) => f !== '--enable-unsafe-webgpu').concat(['--disable-webgpu']) });
+  const p = plain.pages()[0] || (await plain.newPage());
+  await p.goto(url);
+  await p.waitForFunction(() => !document.getElementById('banner').hidden, null, { timeout: 60000 });
+  assert.match(await p.textContent('#banner-text'), /WebGPU.*Chrome/);
+  await plain.close();
+});
+
+await step('no uncaught errors in the page', async () => {
+  const bad = consoleErrors.filter((e) => !/Failed to load resource/.test(e));
+  assert.deepEqual(bad, []);
+});
+
+await browser.close();
+server.close();
+console.log(JSON.stringify(report, null, 2));
+const failed = results.filter((r) => !r.ok);
+console.log(`${results.length - failed.length} passed, ${failed.length} failed; screenshots in ${path.relative(repo, shots)}/`);
+process.exit(failed.length ? 1 : 0);
