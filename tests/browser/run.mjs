@@ -232,6 +232,8 @@ await step('hovering words changes the attention overlay, differently per word',
   assert.notEqual(first, plain, 'overlay did not change on hover');
   assert.notEqual(second, first, 'two words show the same map');
   await card.screenshot({ path: path.join(shots, 'attention.png') });
+  await card.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(shots, 'hover.png') });
   // Keyboard: focusing a chip shows its map too.
   await card.locator('.chip').nth(0).focus();
   assert.equal(await pixels(), first);
@@ -345,6 +347,14 @@ await step('no WebGPU: the page says so and which browsers work', async () => {
   await p.waitForFunction(() => !document.getElementById('banner').hidden, null, { timeout: 60000 });
   assert.match(await p.textContent('#banner-text'), /WebGPU.*Chrome/);
   await plain.close();
+});
+
+await step('readable on a phone screen (no sideways scrolling)', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  await page.screenshot({ path: path.join(shots, 'phone.png') });
+  assert.ok(overflow <= 0, `the page is ${overflow} px wider than a phone screen`);
+  await page.setViewportSize({ width: 1280, height: 900 });
 });
 
 await step('no uncaught errors in the page', async () => {
