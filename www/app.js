@@ -108,23 +108,43 @@ $('banner-retry').onclick = () => {
   retryAction?.();
 };
 
+// One progress bar for every load in flight (CLIP and the captioner may load one after the other).
+const loads = new Map();
+function renderProgress() {
+  $('progress').hidden = loads.size === 0;
+  let done = 0;
+  let total = 0;
+  let headers = false;
+  for (const l of loads.values()) {
+    done += l.done;
+    total += l.total;
+    headers ||= l.total === 0;
+  }
+  const names = [...loads.keys()].join(' and ');
+  $('progress-bar').value = total ? done / total : 0;
+  if (!total) {
+    $('progress-text').textContent = `${names}: reading headers…`;
+    return;
+  }
+  const started = Math.min(...[...loads.values()].map((l) => l.started));
+  const secs = (performance.now() - started) / 1000;
+  const rate = done / Math.max(secs, 1e-3);
+  const eta = rate > 0 ? (total - done) / rate : 0;
+  $('progress-text').textContent =
+    `${names}: ${fmtBytes(done)} of ${fmtBytes(total)}` + (done < total && !headers ? `, about ${fmtTime(eta)} left` : '');
+}
+
 function progress(label) {
-  const started = performance.now();
-  $('progress').hidden = false;
-  const bar = $('progress-bar');
-  const text = $('progress-text');
-  bar.value = 0;
-  text.textContent = `${label}: reading headers…`;
+  loads.set(label, { done: 0, total: 0, started: performance.now() });
+  renderProgress();
   return {
     update(m) {
-      bar.value = m.total ? m.done / m.total : 1;
-      const secs = (performance.now() - started) / 1000;
-      const rate = m.done / Math.max(secs, 1e-3);
-      const eta = rate > 0 ? (m.total - m.done) / rate : 0;
-      text.textContent = `${label}: ${fmtBytes(m.done)} of ${fmtBytes(m.total)}` + (m.done < m.total ? `, about ${fmtTime(eta)} left` : '');
+      loads.set(label, { ...loads.get(label), done: m.done, total: m.total });
+      renderProgress();
     },
     done() {
-      $('progress').hidden = true;
+      loads.delete(label);
+      renderProgress();
     },
   };
 }

@@ -17,27 +17,31 @@ use crate::tokenize::Gpt2Tokenizer;
 /// Arguments of `caption`.
 #[derive(Args, Debug)]
 pub struct CaptionArgs {
-    /// CLIP model folder whose vision tower encodes the images.
-    #[arg(long)]
-    pub encoder: PathBuf,
+    /// A published captioner: a HF VisionEncoderDecoderModel folder (ViT or CLIP + GPT-2),
+    /// instead of --encoder/--decoder.
+    #[arg(long, conflicts_with_all = ["encoder", "decoder"])]
+    pub model: Option<PathBuf>,
+    /// Image encoder folder: a CLIP model (its vision tower is used) or a ViT.
+    #[arg(long, requires = "decoder")]
+    pub encoder: Option<PathBuf>,
     /// GPT-2 folder (config.json, model.safetensors).
-    #[arg(long)]
-    pub decoder: PathBuf,
+    #[arg(long, requires = "encoder")]
+    pub decoder: Option<PathBuf>,
     /// PEFT checkpoint folder (adapter_config.json, adapter_model.safetensors).
     #[arg(long)]
     pub peft: Option<PathBuf>,
-    /// Beam width (1 = greedy).
-    #[arg(long, default_value_t = 1)]
-    pub beams: usize,
-    /// Tokens generated at most.
-    #[arg(long, default_value_t = 30)]
-    pub max_tokens: usize,
-    /// Beam length penalty (score / length^penalty).
-    #[arg(long, default_value_t = 1.0)]
-    pub length_penalty: f64,
-    /// Forbid repeated n-grams of this size (0 = off).
-    #[arg(long, default_value_t = 0)]
-    pub no_repeat_ngram: usize,
+    /// Beam width (1 = greedy; default: the model's generation_config.json, else 1).
+    #[arg(long)]
+    pub beams: Option<usize>,
+    /// Tokens generated at most (default: the model's max_length - 1, else 30).
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
+    /// Beam length penalty (score / length^penalty; default: the model's, else 1).
+    #[arg(long)]
+    pub length_penalty: Option<f64>,
+    /// Forbid repeated n-grams of this size (0 = off; default: the model's, else 0).
+    #[arg(long)]
+    pub no_repeat_ngram: Option<usize>,
     /// Write {"<image stem>": "caption"} here (the DLCV format) instead of stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -63,14 +67,7 @@ fn write_json(path: &std::path::Path, v: &serde_json::Value) -> Result<()> {
 
 /// Runs `caption`.
 pub fn run(a: CaptionArgs) -> Result<()> {
-    let cfg = GenerateConfig {
-        beams: a.beams,
-        max_new_tokens: a.max_tokens,
-        length_penalty: a.length_penalty,
-        no_repeat_ngram_size: a.no_repeat_ngram,
-        ..GenerateConfig::default()
-    };
-    if cfg.beams == 0 {
+    if a.beams == Some(0) {
         return Err(Error::invalid("--beams must be at least 1"));
     }
     let paths = image_paths(&a.paths)?;
@@ -78,8 +75,32 @@ pub fn run(a: CaptionArgs) -> Result<()> {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
     let device = a.device.device()?;
-    let (model, config) = files::load(&a.encoder, &a.decoder, a.peft.as_deref(), &device, false)?;
-    let pipeline = CaptionPipeline::new(model, config, Gpt2Tokenizer::from_dir_or_bundled(&a.decoder)?, &device);
+    let ((model, config), tokenizer_dir) = match (&a.model, &a.encoder, &a.decoder) {
+        (Some(m), _, _) => (files::load_pretrained(m, a.peft.as_deref(), &device)?, m),
+        (None, Some(e), Some(d)) => (files::load(e, d, a.peft.as_deref(), &device, false)?, d),
+        _ => {
+            return Err(Error::invalid(
+                "give --model DIR (a published captioner) or --encoder DIR --decoder DIR",
+            ));
+        }
+    };
+    let g = &config.generation;
+    let cfg = GenerateConfig {
+        beams: a.beams.or(g.num_beams).unwrap_or(1),
+        max_new_tokens: a
+            .max_tokens
+            .or(g.max_length.map(|l| l.saturating_sub(1).max(1)))
+            .unwrap_or(30),
+        length_penalty: a.length_penalty.or(g.length_penalty).unwrap_or(1.0),
+        no_repeat_ngram_size: a.no_repeat_ngram.or(g.no_repeat_ngram_size).unwrap_or(0),
+        ..GenerateConfig::default()
+    };
+    let pipeline = CaptionPipeline::new(
+        model,
+        config,
+        Gpt2Tokenizer::from_dir_or_bundled(tokenizer_dir)?,
+        &device,
+    );
 
     let bar = progress(paths.len(), "captioning");
     let mut captions = BTreeMap::new();
@@ -87,11 +108,21 @@ pub fn run(a: CaptionArgs) -> Result<()> {
     for p in &paths {
         let img = image::open(p)?;
         let out = pollster::block_on(pipeline.caption(&img, &cfg))?;
-        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("image").to_string();
+        let stem = p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("image")
+            .to_string();
         if let Some(d) = &a.attention_dir {
-            let fig = super::figure::attention_figure(&pipeline.seen(&img), &out.words, &out.attention, out.grid[0]);
+            let fig = super::figure::attention_figure(
+                &pipeline.seen(&img),
+                &out.words,
+                &out.attention,
+                out.grid[0],
+            );
             let file = d.join(format!("{stem}.png"));
-            fig.save(&file).map_err(|e| Error::image(file.display().to_string(), e.to_string()))?;
+            fig.save(&file)
+                .map_err(|e| Error::image(file.display().to_string(), e.to_string()))?;
         }
         captions.insert(stem.clone(), out.text.clone());
         details.insert(stem, json!(out));

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::common::print_json;
 use crate::error::Result;
-use crate::hf::{ClipConfig, Gpt2Config, PreprocessConfig, Weights};
+use crate::hf::{ClipConfig, EncoderConfig, Gpt2Config, Weights};
 use crate::model::captioner::{Captioner, CaptionerConfig};
 use crate::model::peft::{AdapterConfig, LoraConfig, PeftCheckpoint, PeftMethod, PrefixConfig};
 
@@ -30,17 +30,29 @@ pub fn default_methods() -> Vec<PeftMethod> {
 
 /// Runs `params`.
 pub fn run(a: ParamsArgs) -> Result<()> {
-    let clip = ClipConfig::preset(&a.encoder)
-        .ok_or_else(|| crate::Error::invalid(format!("unknown preset `{}` ({})", a.encoder, ClipConfig::PRESETS.join(", "))))?;
+    let clip = ClipConfig::preset(&a.encoder).ok_or_else(|| {
+        crate::Error::invalid(format!(
+            "unknown preset `{}` ({})",
+            a.encoder,
+            ClipConfig::PRESETS.join(", ")
+        ))
+    })?;
     let device = burn::tensor::Device::flex();
     let mut rows = Vec::new();
     for method in default_methods() {
-        let cfg = CaptionerConfig {
-            preprocess: PreprocessConfig::clip(clip.vision.image_size as u32),
-            clip: clip.clone(),
-            gpt2: Gpt2Config::gpt2_small(),
-            peft: Some(PeftCheckpoint { method: method.clone(), base_encoder: None, base_decoder: None }),
+        let peft = PeftCheckpoint {
+            method: method.clone(),
+            base_encoder: None,
+            base_decoder: None,
         };
+        let cfg = CaptionerConfig::new(
+            EncoderConfig::clip(clip.vision.clone()),
+            None,
+            Gpt2Config::gpt2_small(),
+            None,
+            Some(peft),
+            true,
+        )?;
         let model = Captioner::load(&mut Weights::random(&device, 0.02), &cfg, true);
         use burn::module::Module;
         rows.push(json!({
@@ -51,5 +63,7 @@ pub fn run(a: ParamsArgs) -> Result<()> {
             "trainable": model.trainable_params(),
         }));
     }
-    print_json(&json!({ "encoder": a.encoder, "decoder": "openai-community/gpt2", "methods": rows }))
+    print_json(
+        &json!({ "encoder": a.encoder, "decoder": "openai-community/gpt2", "methods": rows }),
+    )
 }

@@ -1,23 +1,55 @@
-//! The captioner: a frozen CLIP vision tower, an optional `enc_to_dec_proj` (when the widths
-//! differ, HF `VisionEncoderDecoderModel`'s name), and a frozen GPT-2 with trained
-//! cross-attention plus one PEFT method.
+//! The captioner: a frozen image encoder (CLIP's vision tower, or a HF ViT), an optional
+//! `enc_to_dec_proj` (when the widths differ, HF `VisionEncoderDecoderModel`'s name), and a
+//! frozen GPT-2 with trained cross-attention plus one PEFT method. Published
+//! `VisionEncoderDecoderModel` checkpoints (ViT + GPT-2) load into the same structure.
 
 use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::Tensor;
 
 use crate::error::Result;
-use crate::hf::{ClipConfig, Gpt2Config, PreprocessConfig, Weights};
-use crate::model::clip::ClipVisionTransformer;
+use crate::hf::{
+    EncoderConfig, EncoderDecoderConfig, EncoderKind, GenerationDefaults, Gpt2Config,
+    PreprocessConfig, Weights,
+};
+use crate::model::clip::{ClipVisionTransformer, VisionOutput};
 use crate::model::gpt2::{BuildOptions, Gpt2};
 use crate::model::nn::{Layout, linear};
 use crate::model::peft::{PeftCheckpoint, PeftMethod};
+use crate::model::vit::VitModel;
+
+/// The image encoder.
+#[derive(Module, Debug)]
+pub enum ImageEncoder {
+    /// CLIP's vision tower (`vision_model.*`).
+    Clip(ClipVisionTransformer),
+    /// HF ViT (`encoder.*`).
+    Vit(VitModel),
+}
+
+impl ImageEncoder {
+    /// Loads the encoder `c` describes from its place in `w` ([`EncoderConfig::prefix`]).
+    pub fn load(w: &mut Weights, c: &EncoderConfig) -> Self {
+        match c.kind {
+            EncoderKind::Clip => Self::Clip(ClipVisionTransformer::load(w, c.prefix(), &c.vision)),
+            EncoderKind::Vit => Self::Vit(VitModel::load(w, c.prefix(), &c.vision)),
+        }
+    }
+
+    /// pixels `[b, c, s, s]` -> the states the decoder attends to (`last_hidden_state`).
+    pub fn forward(&self, pixels: Tensor<4>, keep_attentions: bool) -> VisionOutput {
+        match self {
+            Self::Clip(m) => m.forward(pixels, keep_attentions),
+            Self::Vit(m) => m.forward(pixels, keep_attentions),
+        }
+    }
+}
 
 /// Encoder + bridge + decoder.
 #[derive(Module, Debug)]
 pub struct Captioner {
-    /// The CLIP vision tower (`vision_model.*`), frozen.
-    pub encoder: ClipVisionTransformer,
+    /// The image encoder, frozen.
+    pub encoder: ImageEncoder,
     /// `enc_to_dec_proj`: encoder width -> decoder width, when they differ.
     pub enc_to_dec_proj: Option<Linear>,
     /// GPT-2 with cross-attention.
@@ -27,10 +59,20 @@ pub struct Captioner {
 /// Everything needed besides the weights.
 #[derive(Debug, Clone)]
 pub struct CaptionerConfig {
-    pub clip: ClipConfig,
+    /// The image encoder.
+    pub encoder: EncoderConfig,
+    /// How images are prepared for it.
     pub preprocess: PreprocessConfig,
+    /// The decoder.
     pub gpt2: Gpt2Config,
+    /// The PEFT method and where it came from, if any.
     pub peft: Option<PeftCheckpoint>,
+    /// The token decoding starts from (`decoder_start_token_id`; GPT-2's `<|endoftext|>`).
+    pub start_token: u32,
+    /// The token that ends a caption (`eos_token_id`).
+    pub eos_token: u32,
+    /// Decoding defaults shipped with a published checkpoint.
+    pub generation: GenerationDefaults,
 }
 
 impl Captioner {
@@ -39,20 +81,39 @@ impl Captioner {
     /// `fresh`, what no checkpoint provides (cross-attention, enc_to_dec_proj, LoRA) is freshly
     /// initialised for training; otherwise it is reported missing.
     pub fn load(w: &mut Weights, c: &CaptionerConfig, fresh: bool) -> Self {
-        let d_enc = c.clip.vision.tower.hidden_size;
+        let d_enc = c.encoder.vision.tower.hidden_size;
         let n = c.gpt2.n_embd;
-        let encoder = ClipVisionTransformer::load(w, "vision_model", &c.clip.vision).no_grad();
+        let encoder = ImageEncoder::load(w, &c.encoder).no_grad();
         let enc_to_dec_proj = (d_enc != n).then(|| {
             if fresh && !w.contains("enc_to_dec_proj.weight") {
-                linear(&mut Weights::random(w.device(), 0.02), "enc_to_dec_proj", d_enc, n, true, Layout::OutIn)
+                linear(
+                    &mut Weights::random(w.device(), 0.02),
+                    "enc_to_dec_proj",
+                    d_enc,
+                    n,
+                    true,
+                    Layout::OutIn,
+                )
             } else {
                 linear(w, "enc_to_dec_proj", d_enc, n, true, Layout::OutIn)
             }
         });
         let none = PeftMethod::None;
         let peft = c.peft.as_ref().map_or(&none, |p| &p.method);
-        let decoder = Gpt2::load(w, &c.gpt2, BuildOptions { peft, fresh, cross_attention: true });
-        Self { encoder, enc_to_dec_proj, decoder }
+        let decoder = Gpt2::load(
+            w,
+            &c.gpt2,
+            BuildOptions {
+                peft,
+                fresh,
+                cross_attention: true,
+            },
+        );
+        Self {
+            encoder,
+            enc_to_dec_proj,
+            decoder,
+        }
     }
 
     /// Encoder states the decoder attends to: `[b, 1 + g*g, n_embd]` (CLS first).
@@ -70,7 +131,7 @@ impl Captioner {
 
     /// Side of the patch grid (the attention maps are `grid x grid` plus CLS).
     pub fn grid(&self, c: &CaptionerConfig) -> usize {
-        c.clip.vision.grid()
+        c.encoder.vision.grid()
     }
 
     /// Checks the sequence budget: the start token plus `max_new_tokens` must fit the position table.
@@ -101,17 +162,18 @@ impl CaptionerConfig {
     /// PEFT method the run wants: a PEFT checkpoint given too must use the same method, and
     /// without one the run starts a fresh PEFT of that method.
     pub fn new(
-        clip: ClipConfig,
+        encoder: EncoderConfig,
         preprocess: Option<PreprocessConfig>,
         gpt2: Gpt2Config,
         peft: Option<(PeftCheckpoint, &str)>,
         method: Option<PeftCheckpoint>,
         fresh: bool,
     ) -> Result<Self> {
-        let preprocess = preprocess.unwrap_or_else(|| PreprocessConfig::clip(clip.vision.image_size as u32));
+        let preprocess = preprocess.unwrap_or_else(|| encoder.default_preprocess());
         let peft = match (peft, method) {
             (Some((have, path)), Some(want))
-                if have.method.name() != want.method.name() || (have.method != want.method && !fresh) =>
+                if have.method.name() != want.method.name()
+                    || (have.method != want.method && !fresh) =>
             {
                 return Err(crate::Error::invalid(format!(
                     "{path}: the PEFT checkpoint is {} ({:?}), this run is configured for {} ({:?})",
@@ -124,7 +186,16 @@ impl CaptionerConfig {
             (Some((have, _)), _) => Some(have),
             (None, want) => want,
         };
-        Ok(Self { clip, preprocess, gpt2, peft })
+        let eos = gpt2.eos_token_id;
+        Ok(Self {
+            encoder,
+            preprocess,
+            gpt2,
+            peft,
+            start_token: eos,
+            eos_token: eos,
+            generation: GenerationDefaults::default(),
+        })
     }
 }
 
@@ -132,7 +203,12 @@ impl Captioner {
     /// Builds the captioner from weights holding the encoder, decoder and PEFT tensors (see
     /// [`crate::model::part::Part`]) and checks the checkpoint: every problem in one error, and
     /// every key of the PEFT file (`peft_keys`) must have found its place.
-    pub fn assemble(mut w: Weights, config: &CaptionerConfig, fresh: bool, peft_keys: &[String]) -> Result<Self> {
+    pub fn assemble(
+        mut w: Weights,
+        config: &CaptionerConfig,
+        fresh: bool,
+        peft_keys: &[String],
+    ) -> Result<Self> {
         let model = Captioner::load(&mut w, config, fresh);
         let unused = w.finish_strict(&|k| peft_keys.iter().any(|p| p == k))?;
         log::debug!("unused tensors: {unused:?}");
@@ -141,7 +217,10 @@ impl Captioner {
 
     /// The form used for inference: LoRA folded into the weights, the prefix MLP evaluated once.
     pub fn for_inference(self) -> Self {
-        Self { decoder: self.decoder.fold_prefix().merge_lora(), ..self }
+        Self {
+            decoder: self.decoder.fold_prefix().merge_lora(),
+            ..self
+        }
     }
 }
 
@@ -154,12 +233,18 @@ pub mod files {
 
     use super::*;
     use crate::error::Error;
-    use crate::hf::safetensors::{find_checkpoint, read_file};
+    use crate::hf::safetensors::{find_checkpoint, read_checkpoint, read_file};
     use crate::model::part::Part;
 
     /// Reads the three folders into a captioner. `peft` is required unless `fresh` or the
     /// decoder checkpoint itself carries cross-attention.
-    pub fn load(encoder: &Path, decoder: &Path, peft: Option<&Path>, device: &Device, fresh: bool) -> Result<(Captioner, CaptionerConfig)> {
+    pub fn load(
+        encoder: &Path,
+        decoder: &Path,
+        peft: Option<&Path>,
+        device: &Device,
+        fresh: bool,
+    ) -> Result<(Captioner, CaptionerConfig)> {
         load_with(encoder, decoder, peft, None, device, fresh)
     }
 
@@ -173,27 +258,54 @@ pub mod files {
         device: &Device,
         fresh: bool,
     ) -> Result<(Captioner, CaptionerConfig)> {
-        for (what, dir) in [("encoder", Some(encoder)), ("decoder", Some(decoder)), ("PEFT", peft)] {
+        for (what, dir) in [
+            ("encoder", Some(encoder)),
+            ("decoder", Some(decoder)),
+            ("PEFT", peft),
+        ] {
             if let Some(d) = dir.filter(|d| !d.is_dir()) {
-                return Err(Error::invalid(format!("{}: {what} folder not found", d.display())));
+                return Err(Error::invalid(format!(
+                    "{}: {what} folder not found",
+                    d.display()
+                )));
             }
         }
-        let clip = ClipConfig::from_file(encoder.join("config.json"))?;
+        let enc_path = encoder.join("config.json");
+        let text = std::fs::read_to_string(&enc_path).map_err(|e| Error::io(&enc_path, e))?;
+        let enc = EncoderConfig::from_json_str(&text, &enc_path.display().to_string())?;
         let pre = encoder.join("preprocessor_config.json");
-        let preprocess = pre.exists().then(|| PreprocessConfig::from_file(&pre)).transpose()?;
+        let preprocess = pre
+            .exists()
+            .then(|| PreprocessConfig::from_file(&pre))
+            .transpose()?;
         let gpt2 = Gpt2Config::from_file(decoder.join("config.json"))?;
         let peft_cfg = peft.map(PeftCheckpoint::from_dir).transpose()?;
         let shown = peft.map(|p| p.display().to_string()).unwrap_or_default();
-        let config = CaptionerConfig::new(clip, preprocess, gpt2, peft_cfg.map(|c| (c, shown.as_str())), method, fresh)?;
+        let config = CaptionerConfig::new(
+            enc,
+            preprocess,
+            gpt2,
+            peft_cfg.map(|c| (c, shown.as_str())),
+            method,
+            fresh,
+        )?;
 
         let mut w = Weights::new(device);
-        read_file(&find_checkpoint(encoder)?, &|k| Part::Encoder.rename(k), &mut w)?;
-        read_file(&find_checkpoint(decoder)?, &|k| Part::Decoder.rename(k), &mut w)?;
+        let part = Part::Encoder(config.encoder.kind);
+        read_checkpoint(&find_checkpoint(encoder)?, &|k| part.rename(k), &mut w)?;
+        read_checkpoint(
+            &find_checkpoint(decoder)?,
+            &|k| Part::Decoder.rename(k),
+            &mut w,
+        )?;
         let mut peft_keys = Vec::new();
         if let Some(p) = peft {
             let file = p.join("adapter_model.safetensors");
             if !file.is_file() {
-                return Err(Error::invalid(format!("{}: no adapter_model.safetensors in this PEFT folder", p.display())));
+                return Err(Error::invalid(format!(
+                    "{}: no adapter_model.safetensors in this PEFT folder",
+                    p.display()
+                )));
             }
             // Remember which keys came from the PEFT file: each must find its place.
             peft_keys = read_file(&file, &|k| Part::Peft.rename(k), &mut w)?;
@@ -202,18 +314,86 @@ pub mod files {
         let model = Captioner::assemble(w, &config, fresh, &peft_keys)?;
         Ok((model, config))
     }
+
+    /// Reads a published HF `VisionEncoderDecoderModel` folder (`config.json` with `encoder` and
+    /// `decoder`, the weights, optional `preprocessor_config.json` and `generation_config.json`),
+    /// with an optional PEFT checkpoint trained on top of it.
+    pub fn load_pretrained(
+        dir: &Path,
+        peft: Option<&Path>,
+        device: &Device,
+    ) -> Result<(Captioner, CaptionerConfig)> {
+        if !dir.is_dir() {
+            return Err(Error::invalid(format!(
+                "{}: model folder not found",
+                dir.display()
+            )));
+        }
+        let read = |name: &str| -> Result<Option<(String, String)>> {
+            let p = dir.join(name);
+            if !p.exists() {
+                return Ok(None);
+            }
+            let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+            Ok(Some((text, p.display().to_string())))
+        };
+        let (text, path) = read("config.json")?
+            .ok_or_else(|| Error::invalid(format!("{}: no config.json", dir.display())))?;
+        let ved = EncoderDecoderConfig::from_json_str(&text, &path)?;
+        let preprocess = read("preprocessor_config.json")?
+            .map(|(t, p)| PreprocessConfig::from_json_str(&t, &p))
+            .transpose()?;
+        let generation = match read("generation_config.json")? {
+            Some((t, p)) => ved
+                .generation
+                .clone()
+                .overlaid(GenerationDefaults::from_json_str(&t, &p)?),
+            None => ved.generation.clone(),
+        };
+        let peft_cfg = peft.map(PeftCheckpoint::from_dir).transpose()?;
+        let shown = peft.map(|p| p.display().to_string()).unwrap_or_default();
+        let mut config = CaptionerConfig::new(
+            ved.encoder,
+            preprocess,
+            ved.decoder,
+            peft_cfg.map(|c| (c, shown.as_str())),
+            None,
+            false,
+        )?;
+        config.start_token = ved.decoder_start_token_id;
+        config.eos_token = ved.eos_token_id;
+        config.generation = generation;
+
+        let mut w = Weights::new(device);
+        let part = Part::EncoderDecoder(config.encoder.kind);
+        read_checkpoint(&find_checkpoint(dir)?, &|k| part.rename(k), &mut w)?;
+        let mut peft_keys = Vec::new();
+        if let Some(p) = peft {
+            let file = p.join("adapter_model.safetensors");
+            peft_keys = read_file(&file, &|k| Part::Peft.rename(k), &mut w)?;
+            w.set_source(&file.display().to_string());
+        }
+        let model = Captioner::assemble(w, &config, false, &peft_keys)?;
+        Ok((model, config))
+    }
 }
 
 impl Captioner {
     /// Parameters that training updates: cross-attention, its LayerNorm, enc_to_dec_proj and
     /// the PEFT parameters (LoRA, adapters or prefix).
     pub fn trainable_params(&self) -> usize {
-        let lora = |l: &crate::model::peft::LoraLinear| l.lora.as_ref().map_or(0, Module::num_params);
+        let lora =
+            |l: &crate::model::peft::LoraLinear| l.lora.as_ref().map_or(0, Module::num_params);
         let mut n = self.enc_to_dec_proj.as_ref().map_or(0, Module::num_params);
         for b in &self.decoder.h {
-            n += b.crossattention.as_ref().map_or(0, Module::num_params) + b.ln_cross_attn.as_ref().map_or(0, Module::num_params);
-            n += lora(&b.attn.c_attn) + lora(&b.attn.c_proj) + lora(&b.mlp.c_fc) + lora(&b.mlp.c_proj);
-            n += b.attn.adapter.as_ref().map_or(0, Module::num_params) + b.mlp.adapter.as_ref().map_or(0, Module::num_params);
+            n += b.crossattention.as_ref().map_or(0, Module::num_params)
+                + b.ln_cross_attn.as_ref().map_or(0, Module::num_params);
+            n += lora(&b.attn.c_attn)
+                + lora(&b.attn.c_proj)
+                + lora(&b.mlp.c_fc)
+                + lora(&b.mlp.c_proj);
+            n += b.attn.adapter.as_ref().map_or(0, Module::num_params)
+                + b.mlp.adapter.as_ref().map_or(0, Module::num_params);
         }
         n + self.decoder.prefix.as_ref().map_or(0, Module::num_params)
     }

@@ -7,3 +7,4 @@ pub mod gpt2;
 pub mod nn;
 pub mod part;
 pub mod peft;
+pub mod vit;

@@ -2,6 +2,7 @@
 //! The CLI (local files) and the page (streamed downloads) apply the same rules, so the page
 //! never downloads a tensor the model would not use.
 
+use crate::hf::EncoderKind;
 use crate::model::captioner::decoder_key;
 use crate::model::clip::Towers;
 use crate::model::peft::checkpoint::canonical_key;
@@ -11,8 +12,13 @@ use crate::model::peft::checkpoint::canonical_key;
 pub enum Part {
     /// A HF `CLIPModel` checkpoint, of which these towers are wanted.
     Clip(Towers),
-    /// A CLIP checkpoint used as the captioner's encoder: only `vision_model.*`.
-    Encoder,
+    /// The captioner's encoder: of a CLIP checkpoint only `vision_model.*`; of a ViT checkpoint
+    /// (`ViTModel`, or `vit.*` of a classifier) every key but the pooler and head, under `encoder.`.
+    Encoder(EncoderKind),
+    /// A HF `VisionEncoderDecoderModel` checkpoint: `encoder.*` (a CLIP encoder's
+    /// `encoder.[vision_model.]*` becomes `vision_model.*`), `decoder.*` as [`Part::Decoder`],
+    /// `enc_to_dec_proj.*`.
+    EncoderDecoder(EncoderKind),
     /// A GPT-2 checkpoint used as the captioner's decoder (`transformer.` dropped, the tied
     /// `lm_head` and the causal-mask buffers skipped).
     Decoder,
@@ -25,22 +31,32 @@ impl Part {
     pub fn rename(self, key: &str) -> Option<String> {
         match self {
             Part::Clip(towers) => towers.wants(key).then(|| key.to_string()),
-            Part::Encoder => key.starts_with("vision_model.").then(|| key.to_string()),
+            Part::Encoder(EncoderKind::Clip) => {
+                key.starts_with("vision_model.").then(|| key.to_string())
+            }
+            Part::Encoder(EncoderKind::Vit) => {
+                let k = key.strip_prefix("vit.").unwrap_or(key);
+                (!k.starts_with("pooler.") && !k.starts_with("classifier."))
+                    .then(|| format!("encoder.{k}"))
+            }
+            Part::EncoderDecoder(kind) => {
+                if let Some(rest) = key.strip_prefix("decoder.") {
+                    decoder_key(rest)
+                } else if let Some(rest) = key.strip_prefix("encoder.") {
+                    match kind {
+                        // transformers 4 nests CLIPVisionModel's keys under `vision_model.`, 5 does not.
+                        EncoderKind::Clip if rest.starts_with("vision_model.") => {
+                            Some(rest.to_string())
+                        }
+                        EncoderKind::Clip => Some(format!("vision_model.{rest}")),
+                        EncoderKind::Vit => (!rest.starts_with("pooler.")).then(|| key.to_string()),
+                    }
+                } else {
+                    key.starts_with("enc_to_dec_proj.").then(|| key.to_string())
+                }
+            }
             Part::Decoder => decoder_key(key),
             Part::Peft => Some(canonical_key(key)),
         }
-    }
-
-    /// Parses `clip`, `clip-vision`, `clip-text`, `encoder`, `decoder` or `peft`.
-    pub fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "clip" => Part::Clip(Towers::Both),
-            "clip-vision" => Part::Clip(Towers::Vision),
-            "clip-text" => Part::Clip(Towers::Text),
-            "encoder" => Part::Encoder,
-            "decoder" => Part::Decoder,
-            "peft" => Part::Peft,
-            _ => return None,
-        })
     }
 }

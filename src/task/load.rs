@@ -8,7 +8,7 @@ use burn::tensor::Device;
 
 use crate::error::{Error, Result};
 use crate::hf::stream::{Plan, StreamedFile};
-use crate::hf::{ClipConfig, Gpt2Config, PreprocessConfig, Weights};
+use crate::hf::{ClipConfig, EncoderConfig, Gpt2Config, PreprocessConfig, Weights};
 use crate::model::captioner::{Captioner, CaptionerConfig};
 use crate::model::clip::Towers;
 use crate::model::part::Part;
@@ -21,8 +21,16 @@ use crate::tokenize::{ClipTokenizer, Gpt2Tokenizer};
 pub const MAX_CHUNK: u64 = 16 << 20;
 
 enum Target {
-    Clip { config: ClipConfig, preprocess: PreprocessConfig, tokenizer: Option<ClipTokenizer>, towers: Towers },
-    Captioner { config: CaptionerConfig, tokenizer: Gpt2Tokenizer },
+    Clip {
+        config: ClipConfig,
+        preprocess: PreprocessConfig,
+        tokenizer: Option<ClipTokenizer>,
+        towers: Towers,
+    },
+    Captioner {
+        config: CaptionerConfig,
+        tokenizer: Gpt2Tokenizer,
+    },
 }
 
 /// A model being loaded.
@@ -37,7 +45,13 @@ impl Loading {
     /// A CLIP model from the texts of its `config.json`, `preprocessor_config.json` (optional:
     /// derived from the config when absent) and `tokenizer.json` (needed for the text tower).
     /// Its weights then come as part `clip`.
-    pub fn clip(device: &Device, config: &str, preprocessor: Option<&str>, tokenizer: Option<&[u8]>, towers: Towers) -> Result<Self> {
+    pub fn clip(
+        device: &Device,
+        config: &str,
+        preprocessor: Option<&str>,
+        tokenizer: Option<&[u8]>,
+        towers: Towers,
+    ) -> Result<Self> {
         let config = ClipConfig::from_json_str(config, "config.json")?;
         let preprocess = match preprocessor {
             Some(text) => PreprocessConfig::from_json_str(text, "preprocessor_config.json")?,
@@ -45,11 +59,24 @@ impl Loading {
         };
         let tokenizer = match (towers, tokenizer) {
             (Towers::Vision, _) => None,
-            (_, Some(json)) => Some(ClipTokenizer::from_bytes(json, config.text.max_position_embeddings)?),
+            (_, Some(json)) => Some(ClipTokenizer::from_bytes(
+                json,
+                config.text.max_position_embeddings,
+            )?),
             (_, None) => return Err(Error::invalid("the text tower needs a tokenizer.json")),
         };
         let files = BTreeMap::from([("clip", (Part::Clip(towers), None))]);
-        Ok(Self { target: Target::Clip { config, preprocess, tokenizer, towers }, weights: Weights::new(device), files, peft_keys: Vec::new() })
+        Ok(Self {
+            target: Target::Clip {
+                config,
+                preprocess,
+                tokenizer,
+                towers,
+            },
+            weights: Weights::new(device),
+            files,
+            peft_keys: Vec::new(),
+        })
     }
 
     /// A captioner from the encoder's `config.json` (+ optional preprocessor config), the
@@ -63,33 +90,68 @@ impl Loading {
         peft_config: Option<&str>,
         tokenizer: &[u8],
     ) -> Result<Self> {
-        let clip = ClipConfig::from_json_str(encoder_config, "encoder config.json")?;
-        let preprocess = encoder_preprocessor.map(|t| PreprocessConfig::from_json_str(t, "encoder preprocessor_config.json")).transpose()?;
+        let encoder = EncoderConfig::from_json_str(encoder_config, "encoder config.json")?;
+        let preprocess = encoder_preprocessor
+            .map(|t| PreprocessConfig::from_json_str(t, "encoder preprocessor_config.json"))
+            .transpose()?;
         let gpt2 = Gpt2Config::from_json_str(decoder_config, "decoder config.json")?;
-        let peft = peft_config.map(|t| PeftCheckpoint::from_json_str(t, "adapter_config.json")).transpose()?;
+        let peft = peft_config
+            .map(|t| PeftCheckpoint::from_json_str(t, "adapter_config.json"))
+            .transpose()?;
         let has_peft = peft.is_some();
-        let config = CaptionerConfig::new(clip, preprocess, gpt2, peft.map(|p| (p, "adapter_config.json")), None, false)?;
-        let mut files = BTreeMap::from([("encoder", (Part::Encoder, None)), ("decoder", (Part::Decoder, None))]);
+        let config = CaptionerConfig::new(
+            encoder,
+            preprocess,
+            gpt2,
+            peft.map(|p| (p, "adapter_config.json")),
+            None,
+            false,
+        )?;
+        let encoder_part = Part::Encoder(config.encoder.kind);
+        let mut files = BTreeMap::from([
+            ("encoder", (encoder_part, None)),
+            ("decoder", (Part::Decoder, None)),
+        ]);
         if has_peft {
             files.insert("peft", (Part::Peft, None));
         }
         let tokenizer = Gpt2Tokenizer::from_bytes(tokenizer)?;
-        Ok(Self { target: Target::Captioner { config, tokenizer }, weights: Weights::new(device), files, peft_keys: Vec::new() })
+        Ok(Self {
+            target: Target::Captioner { config, tokenizer },
+            weights: Weights::new(device),
+            files,
+            peft_keys: Vec::new(),
+        })
     }
 
     /// The parts whose safetensors files are still to be opened.
     pub fn parts(&self) -> Vec<&'static str> {
-        self.files.iter().filter(|(_, (_, f))| f.is_none()).map(|(k, _)| *k).collect()
+        self.files
+            .iter()
+            .filter(|(_, (_, f))| f.is_none())
+            .map(|(k, _)| *k)
+            .collect()
     }
 
     fn slot(&mut self, part: &str) -> Result<&mut (Part, Option<StreamedFile>)> {
         let known: Vec<&str> = self.files.keys().copied().collect();
-        self.files.get_mut(part).ok_or_else(|| Error::invalid(format!("this model has no part `{part}` (it has {})", known.join(", "))))
+        self.files.get_mut(part).ok_or_else(|| {
+            Error::invalid(format!(
+                "this model has no part `{part}` (it has {})",
+                known.join(", ")
+            ))
+        })
     }
 
     /// Opens the safetensors file of `part` from its first bytes (at least the header) and
     /// returns what to fetch. `total_len` is the file size when the transport knows it.
-    pub fn open(&mut self, part: &str, source: &str, start: &[u8], total_len: Option<u64>) -> Result<Plan> {
+    pub fn open(
+        &mut self,
+        part: &str,
+        source: &str,
+        start: &[u8],
+        total_len: Option<u64>,
+    ) -> Result<Plan> {
         let slot = self.slot(part)?;
         let p = slot.0;
         let file = StreamedFile::open(start, source, total_len, &|k| p.rename(k))?;
@@ -100,8 +162,13 @@ impl Loading {
 
     /// Uploads tensor `index` (from the plan) of `part`.
     pub fn put(&mut self, part: &str, index: usize, bytes: Vec<u8>) -> Result<()> {
-        let (p, file) = self.files.get_mut(part).ok_or_else(|| Error::invalid(format!("no part `{part}`")))?;
-        let file = file.as_mut().ok_or_else(|| Error::invalid(format!("part `{part}` was not opened")))?;
+        let (p, file) = self
+            .files
+            .get_mut(part)
+            .ok_or_else(|| Error::invalid(format!("no part `{part}`")))?;
+        let file = file
+            .as_mut()
+            .ok_or_else(|| Error::invalid(format!("part `{part}` was not opened")))?;
         let name = file.put(index, bytes, &mut self.weights)?;
         if *p == Part::Peft {
             self.peft_keys.push(name);
@@ -111,7 +178,8 @@ impl Loading {
 
     fn close_files(&mut self) -> Result<()> {
         for (name, (_, file)) in std::mem::take(&mut self.files) {
-            let file = file.ok_or_else(|| Error::invalid(format!("the {name} checkpoint was never opened")))?;
+            let file = file
+                .ok_or_else(|| Error::invalid(format!("the {name} checkpoint was never opened")))?;
             let source = file.source().to_string();
             file.finish(&mut self.weights)?;
             self.weights.set_source(&source);
@@ -123,8 +191,15 @@ impl Loading {
     pub fn finish_clip(mut self) -> Result<Clip> {
         self.close_files()?;
         match self.target {
-            Target::Clip { config, preprocess, tokenizer, towers } => Clip::from_weights(self.weights, config, preprocess, tokenizer, towers),
-            Target::Captioner { .. } => Err(Error::invalid("this load is a captioner, not a CLIP model")),
+            Target::Clip {
+                config,
+                preprocess,
+                tokenizer,
+                towers,
+            } => Clip::from_weights(self.weights, config, preprocess, tokenizer, towers),
+            Target::Captioner { .. } => {
+                Err(Error::invalid("this load is a captioner, not a CLIP model"))
+            }
         }
     }
 
@@ -137,7 +212,9 @@ impl Loading {
                 let model = Captioner::assemble(self.weights, &config, false, &self.peft_keys)?;
                 Ok(CaptionPipeline::new(model, config, tokenizer, &device))
             }
-            Target::Clip { .. } => Err(Error::invalid("this load is a CLIP model, not a captioner")),
+            Target::Clip { .. } => {
+                Err(Error::invalid("this load is a CLIP model, not a captioner"))
+            }
         }
     }
 

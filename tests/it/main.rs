@@ -3,11 +3,12 @@
 
 mod bad_input;
 pub mod caption_parity;
-pub mod peft_train;
 mod cli;
 mod clip_parity;
 mod common;
 mod metrics;
+pub mod peft_train;
+mod published;
 mod streamed_load;
 mod tokenizer;
 mod train;

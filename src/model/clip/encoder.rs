@@ -1,5 +1,6 @@
 //! The pre-LayerNorm transformer encoder both CLIP towers share
-//! (`{text,vision}_model.encoder.layers.{i}.*`).
+//! (`{text,vision}_model.encoder.layers.{i}.*`), and HF's ViT too: the computation is the same
+//! (x + attn(ln(x)), then + mlp(ln(x))), only the checkpoint names differ ([`LayerNames`]).
 
 use burn::module::Module;
 use burn::nn::{LayerNorm, Linear};
@@ -8,6 +9,48 @@ use burn::tensor::Tensor;
 use crate::hf::{Activation, TowerConfig, Weights};
 use crate::model::attention::{attend, merge_heads, split_heads};
 use crate::model::nn::{Layout, activate, layer_norm, linear};
+
+/// Where a layer's tensors sit in a checkpoint. The structs below carry CLIP's names; other
+/// models with the same layer map their keys onto them.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerNames {
+    /// The list of layers under the encoder (`layers` in CLIP, `layer` in ViT).
+    pub layers: &'static str,
+    pub layer_norm1: &'static str,
+    pub q_proj: &'static str,
+    pub k_proj: &'static str,
+    pub v_proj: &'static str,
+    pub out_proj: &'static str,
+    pub layer_norm2: &'static str,
+    pub fc1: &'static str,
+    pub fc2: &'static str,
+}
+
+/// CLIP's keys (`layers.{i}.self_attn.q_proj`, ...).
+pub const CLIP_NAMES: LayerNames = LayerNames {
+    layers: "layers",
+    layer_norm1: "layer_norm1",
+    q_proj: "self_attn.q_proj",
+    k_proj: "self_attn.k_proj",
+    v_proj: "self_attn.v_proj",
+    out_proj: "self_attn.out_proj",
+    layer_norm2: "layer_norm2",
+    fc1: "mlp.fc1",
+    fc2: "mlp.fc2",
+};
+
+/// HF ViT's keys (`layer.{i}.attention.attention.query`, ...).
+pub const VIT_NAMES: LayerNames = LayerNames {
+    layers: "layer",
+    layer_norm1: "layernorm_before",
+    q_proj: "attention.attention.query",
+    k_proj: "attention.attention.key",
+    v_proj: "attention.attention.value",
+    out_proj: "attention.output.dense",
+    layer_norm2: "layernorm_after",
+    fc1: "intermediate.dense",
+    fc2: "output.dense",
+};
 
 /// `self_attn`: multi-head self-attention with separate q/k/v projections.
 #[derive(Module, Debug)]
@@ -20,20 +63,27 @@ pub struct ClipAttention {
 }
 
 impl ClipAttention {
-    fn load(w: &mut Weights, p: &str, c: &TowerConfig) -> Self {
+    fn load(w: &mut Weights, p: &str, c: &TowerConfig, n: &LayerNames) -> Self {
         let d = c.hidden_size;
-        let lin = |w: &mut Weights, name: &str| linear(w, &format!("{p}.{name}"), d, d, true, Layout::OutIn);
+        let lin = |w: &mut Weights, name: &str| {
+            linear(w, &format!("{p}.{name}"), d, d, true, Layout::OutIn)
+        };
         Self {
-            q_proj: lin(w, "q_proj"),
-            k_proj: lin(w, "k_proj"),
-            v_proj: lin(w, "v_proj"),
-            out_proj: lin(w, "out_proj"),
+            q_proj: lin(w, n.q_proj),
+            k_proj: lin(w, n.k_proj),
+            v_proj: lin(w, n.v_proj),
+            out_proj: lin(w, n.out_proj),
             num_heads: c.num_attention_heads,
         }
     }
 
     /// x: `[b, l, d]`, mask broadcastable to `[b, h, l, l]`. Returns `[b, l, d]` and the weights.
-    pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<4>>, keep: bool) -> (Tensor<3>, Option<Tensor<4>>) {
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        mask: Option<Tensor<4>>,
+        keep: bool,
+    ) -> (Tensor<3>, Option<Tensor<4>>) {
         let h = self.num_heads;
         let [_, _, d] = x.dims();
         let q = split_heads(self.q_proj.forward(x.clone()), h); // [b, h, l, dh]
@@ -55,10 +105,24 @@ pub struct ClipMlp {
 }
 
 impl ClipMlp {
-    fn load(w: &mut Weights, p: &str, c: &TowerConfig) -> Self {
+    fn load(w: &mut Weights, p: &str, c: &TowerConfig, n: &LayerNames) -> Self {
         Self {
-            fc1: linear(w, &format!("{p}.fc1"), c.hidden_size, c.intermediate_size, true, Layout::OutIn),
-            fc2: linear(w, &format!("{p}.fc2"), c.intermediate_size, c.hidden_size, true, Layout::OutIn),
+            fc1: linear(
+                w,
+                &format!("{p}.{}", n.fc1),
+                c.hidden_size,
+                c.intermediate_size,
+                true,
+                Layout::OutIn,
+            ),
+            fc2: linear(
+                w,
+                &format!("{p}.{}", n.fc2),
+                c.intermediate_size,
+                c.hidden_size,
+                true,
+                Layout::OutIn,
+            ),
             act: c.hidden_act,
         }
     }
@@ -79,19 +143,26 @@ pub struct ClipEncoderLayer {
 }
 
 impl ClipEncoderLayer {
-    fn load(w: &mut Weights, p: &str, c: &TowerConfig) -> Self {
+    fn load(w: &mut Weights, p: &str, c: &TowerConfig, n: &LayerNames) -> Self {
         let (d, eps) = (c.hidden_size, c.layer_norm_eps);
         Self {
-            layer_norm1: layer_norm(w, &format!("{p}.layer_norm1"), d, eps),
-            self_attn: ClipAttention::load(w, &format!("{p}.self_attn"), c),
-            layer_norm2: layer_norm(w, &format!("{p}.layer_norm2"), d, eps),
-            mlp: ClipMlp::load(w, &format!("{p}.mlp"), c),
+            layer_norm1: layer_norm(w, &format!("{p}.{}", n.layer_norm1), d, eps),
+            self_attn: ClipAttention::load(w, p, c, n),
+            layer_norm2: layer_norm(w, &format!("{p}.{}", n.layer_norm2), d, eps),
+            mlp: ClipMlp::load(w, p, c, n),
         }
     }
 
     /// `[b, l, d]` -> `[b, l, d]` (and this layer's attention weights `[b, h, l, l]`).
-    pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<4>>, keep: bool) -> (Tensor<3>, Option<Tensor<4>>) {
-        let (a, weights) = self.self_attn.forward(self.layer_norm1.forward(x.clone()), mask, keep);
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        mask: Option<Tensor<4>>,
+        keep: bool,
+    ) -> (Tensor<3>, Option<Tensor<4>>) {
+        let (a, weights) = self
+            .self_attn
+            .forward(self.layer_norm1.forward(x.clone()), mask, keep);
         let x = x + a; // [b, l, d]
         let x = x.clone() + self.mlp.forward(self.layer_norm2.forward(x)); // [b, l, d]
         (x, weights)
@@ -113,9 +184,12 @@ pub struct EncoderOutput {
 }
 
 impl ClipEncoder {
-    /// Loads `{p}.layers.{i}` for every layer of `c`.
-    pub fn load(w: &mut Weights, p: &str, c: &TowerConfig) -> Self {
-        Self { layers: (0..c.num_hidden_layers).map(|i| ClipEncoderLayer::load(w, &format!("{p}.layers.{i}"), c)).collect() }
+    /// Loads `{p}.layers.{i}` (or the names of `n`) for every layer of `c`.
+    pub fn load(w: &mut Weights, p: &str, c: &TowerConfig, n: &LayerNames) -> Self {
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| ClipEncoderLayer::load(w, &format!("{p}.{}.{i}", n.layers), c, n))
+            .collect();
+        Self { layers }
     }
 
     /// Runs every layer on `x` `[b, l, d]`.
@@ -126,6 +200,9 @@ impl ClipEncoder {
             x = y;
             attentions.extend(a);
         }
-        EncoderOutput { hidden: x, attentions }
+        EncoderOutput {
+            hidden: x,
+            attentions,
+        }
     }
 }

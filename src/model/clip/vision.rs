@@ -4,7 +4,7 @@ use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::Tensor;
 
-use super::encoder::ClipEncoder;
+use super::encoder::{CLIP_NAMES, ClipEncoder};
 use crate::hf::{VisionConfig, Weights};
 use crate::model::nn::layer_norm;
 
@@ -29,8 +29,14 @@ impl ClipVisionEmbeddings {
         let weight = conv.reshape([d, ch * ps * ps]).transpose(); // [c*p*p, d]
         Self {
             class_embedding: Param::from_tensor(w.take(&format!("{p}.class_embedding"), [d])),
-            patch_embedding: Linear { weight: Param::from_tensor(weight), bias: None },
-            position_embedding: Param::from_tensor(w.take(&format!("{p}.position_embedding.weight"), [c.num_positions(), d])),
+            patch_embedding: Linear {
+                weight: Param::from_tensor(weight),
+                bias: None,
+            },
+            position_embedding: Param::from_tensor(w.take(
+                &format!("{p}.position_embedding.weight"),
+                [c.num_positions(), d],
+            )),
             patch_size: ps,
         }
     }
@@ -46,7 +52,11 @@ impl ClipVisionEmbeddings {
             .reshape([b, gh * gw, ch * p * p]); // [b, n, c*p*p]
         let x = self.patch_embedding.forward(patches); // [b, n, d]
         let d = x.dims()[2];
-        let cls = self.class_embedding.val().reshape([1, 1, d]).expand([b, 1, d]); // [b, 1, d]
+        let cls = self
+            .class_embedding
+            .val()
+            .reshape([1, 1, d])
+            .expand([b, 1, d]); // [b, 1, d]
         let x = Tensor::cat(vec![cls, x], 1); // [b, 1 + n, d]
         x + self.position_embedding.val().unsqueeze_dim::<3>(0) // [b, 1 + n, d]
     }
@@ -78,7 +88,7 @@ impl ClipVisionTransformer {
         Self {
             embeddings: ClipVisionEmbeddings::load(w, &format!("{p}.embeddings"), c),
             pre_layrnorm: layer_norm(w, &format!("{p}.pre_layrnorm"), d, eps),
-            encoder: ClipEncoder::load(w, &format!("{p}.encoder"), &c.tower),
+            encoder: ClipEncoder::load(w, &format!("{p}.encoder"), &c.tower, &CLIP_NAMES),
             post_layernorm: layer_norm(w, &format!("{p}.post_layernorm"), d, eps),
         }
     }
@@ -89,6 +99,10 @@ impl ClipVisionTransformer {
         let out = self.encoder.forward(x, None, keep_attentions);
         let [b, _, d] = out.hidden.dims();
         let cls = out.hidden.clone().slice([0..b, 0..1, 0..d]).reshape([b, d]); // [b, d]
-        VisionOutput { pooled: self.post_layernorm.forward(cls), last_hidden_state: out.hidden, attentions: out.attentions }
+        VisionOutput {
+            pooled: self.post_layernorm.forward(cls),
+            last_hidden_state: out.hidden,
+            attentions: out.attentions,
+        }
     }
 }
