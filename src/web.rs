@@ -119,6 +119,40 @@ impl Engine {
         Ok(())
     }
 
+    /// Begins loading a published captioner (a HF `VisionEncoderDecoderModel`); its weights
+    /// follow as part `model` (and `peft`).
+    #[wasm_bindgen(js_name = beginPretrained)]
+    pub fn begin_pretrained(
+        &self,
+        config: &str,
+        preprocessor: Option<String>,
+        generation: Option<String>,
+        peft_config: Option<String>,
+        tokenizer: &[u8],
+    ) -> Result<(), JsValue> {
+        let l = Loading::pretrained(
+            &self.state.device,
+            config,
+            preprocessor.as_deref(),
+            generation.as_deref(),
+            peft_config.as_deref(),
+            tokenizer,
+        )
+        .map_err(js)?;
+        *self.state.loading.borrow_mut() = Some(l);
+        Ok(())
+    }
+
+    /// The loaded captioner's decoding defaults (`{beams, maxTokens}` from its
+    /// generation_config.json; absent keys are left out).
+    #[wasm_bindgen(js_name = captionDefaults)]
+    pub fn caption_defaults(&self) -> Result<JsValue, JsValue> {
+        let g = &self.captioner()?.config.generation;
+        to_js(
+            &serde_json::json!({ "beams": g.num_beams, "maxTokens": g.max_length.map(|l| l.saturating_sub(1).max(1)) }),
+        )
+    }
+
     fn with_loading<T>(
         &self,
         f: impl FnOnce(&mut Loading) -> crate::Result<T>,

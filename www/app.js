@@ -206,17 +206,26 @@ async function loadClip() {
   return state.clip.promise;
 }
 
+// Where the captioner comes from: a PEFT checkpoint (with the encoder and decoder it names, or
+// given), an encoder + decoder pair, or a published VisionEncoderDecoderModel (?model=, or the
+// one chosen in the list).
 function captionerSources() {
   const abs = (u) => (u ? { url: new URL(u, location.href).href } : null);
   const files = $('peft-files').files;
   let peft = abs(params.get('peft') || $('peft-url').value.trim());
   if (files && files.length) peft = { files: Object.fromEntries([...files].map((f) => [f.name, f])) };
-  return { peft, encoder: abs(params.get('encoder') || $('enc-url').value.trim()), decoder: abs(params.get('decoder') || $('dec-url').value.trim()) };
+  const encoder = abs(params.get('encoder') || $('enc-url').value.trim());
+  const decoder = abs(params.get('decoder') || $('dec-url').value.trim());
+  let model = abs(params.get('model'));
+  if (!model && !peft && !(encoder && decoder)) model = abs($('cap-model').value);
+  return { peft, encoder, decoder, model };
 }
 
+// Whether the page was pointed at a captioner (query parameters or fields), so that adding
+// photos starts it; the published default waits for "Caption photos" (it is a large download).
 function captionerConfigured() {
   const s = captionerSources();
-  return Boolean(s.peft || (s.encoder && s.decoder));
+  return Boolean(s.peft || (s.encoder && s.decoder) || params.get('model'));
 }
 
 async function loadCaptioner() {
@@ -231,6 +240,14 @@ async function loadCaptioner() {
       state.timings.capLoad = (performance.now() - t0) / 1000;
       state.captioner.status = `loaded (${fmtBytes(r.bytes)}${r.fromNetwork ? `, ${fmtBytes(r.fromNetwork)} downloaded` : ', from the browser cache'})`;
       $('caption-all').disabled = false;
+      renderCaptionButton();
+      // The checkpoint's own decoding defaults, unless the user has set the controls.
+      if (r.defaults?.beams && !$('beams').dataset.touched) {
+        const b = String(r.defaults.beams);
+        if (![...$('beams').options].some((o) => o.value === b)) $('beams').append(new Option(b, b));
+        $('beams').value = b;
+      }
+      if (r.defaults?.maxTokens && !$('max-tokens').dataset.touched) $('max-tokens').value = String(r.defaults.maxTokens);
       renderStatus();
       await captionAll();
     } catch (e) {
@@ -710,6 +727,19 @@ async function rescoreCaption(ph, text) {
 }
 
 $('prefix').onchange = () => state.photos.filter((p) => p.caption).forEach((p) => rescoreCaption(p, p.card.edit.value));
+for (const id of ['beams', 'max-tokens']) $(id).addEventListener('change', () => ($(id).dataset.touched = '1'));
+function renderCaptionButton() {
+  const sel = $('cap-model').selectedOptions[0];
+  const s = captionerSources();
+  const loaded = state.captioner.status.startsWith('loaded');
+  $('caption-all').textContent =
+    !loaded && s.model && !params.get('model') ? `Caption photos (downloads ${sel.textContent.split(':')[0]}, ${sel.dataset.size}, once)` : 'Caption photos';
+}
+$('cap-model').onchange = () => {
+  state.captioner.promise = null;
+  state.captioner.status = 'none';
+  renderCaptionButton();
+};
 $('caption-all').onclick = () => {
   if (state.captioner.status === 'none' || state.captioner.status === 'failed') loadCaptioner().catch(() => {});
   else captionAll();
@@ -762,9 +792,10 @@ const ready = call('init').then(
     state.adapter = info;
     renderStatus();
     showCacheSize();
-    $('caption-all').disabled = !captionerConfigured();
-    for (const id of ['peft-url', 'enc-url', 'dec-url']) $(id).addEventListener('input', () => ($('caption-all').disabled = !captionerConfigured()));
-    $('peft-files').addEventListener('change', () => ($('caption-all').disabled = !captionerConfigured()));
+    $('caption-all').disabled = false;
+    renderCaptionButton();
+    for (const id of ['peft-url', 'enc-url', 'dec-url']) $(id).addEventListener('input', renderCaptionButton);
+    $('peft-files').addEventListener('change', renderCaptionButton);
     await updateTruth();
     if (state.photos.length) {
       loadClip().catch(() => {});

@@ -304,10 +304,26 @@ const ops = {
     }
   },
 
-  async loadCaptioner({ id, encoder, decoder, peft }) {
+  async loadCaptioner({ id, model, encoder, decoder, peft }) {
     try {
       const peftFolder = peft ? new Folder(peft) : null;
       const peftConfig = peftFolder ? await peftFolder.text('adapter_config.json') : null;
+      if (model && !encoder && !decoder) {
+        // A published VisionEncoderDecoderModel (ViT or CLIP + GPT-2): one folder.
+        const folder = new Folder(model);
+        engine.beginPretrained(
+          await folder.text('config.json'),
+          (await folder.text('preprocessor_config.json', true)) ?? undefined,
+          (await folder.text('generation_config.json', true)) ?? undefined,
+          peftConfig ?? undefined,
+          await gpt2Tokenizer(folder),
+        );
+        const parts = [['model', folder, 'model.safetensors']];
+        if (peftFolder) parts.push(['peft', peftFolder, 'adapter_model.safetensors']);
+        const stats = await loadParts(id, parts);
+        engine.finish();
+        return { ...stats, defaults: engine.captionDefaults() };
+      }
       const named = peftConfig ? JSON.parse(peftConfig) : {};
       if (!encoder && !named.base_encoder) throw new DownloadError('no encoder given (?encoder=URL) and the PEFT checkpoint names none');
       if (!decoder && !(named.base_decoder || named.base_model_name_or_path)) throw new DownloadError('no decoder given (?decoder=URL) and the PEFT checkpoint names none');
@@ -324,7 +340,7 @@ const ops = {
       if (peftFolder) parts.push(['peft', peftFolder, 'adapter_model.safetensors']);
       const stats = await loadParts(id, parts);
       engine.finish();
-      return stats;
+      return { ...stats, defaults: engine.captionDefaults() };
     } catch (e) {
       engine.abort();
       throw e;

@@ -199,6 +199,35 @@ impl CaptionerConfig {
     }
 }
 
+impl CaptionerConfig {
+    /// The config of a published `VisionEncoderDecoderModel` from the texts (and names, for
+    /// messages) of its `config.json`, optional `preprocessor_config.json` and
+    /// `generation_config.json`, and an optional PEFT checkpoint trained on it.
+    pub fn pretrained(
+        config: (&str, &str),
+        preprocessor: Option<(&str, &str)>,
+        generation: Option<(&str, &str)>,
+        peft: Option<(PeftCheckpoint, &str)>,
+    ) -> Result<Self> {
+        let ved = EncoderDecoderConfig::from_json_str(config.0, config.1)?;
+        let preprocess = preprocessor
+            .map(|(t, p)| PreprocessConfig::from_json_str(t, p))
+            .transpose()?;
+        let generation = match generation {
+            Some((t, p)) => ved
+                .generation
+                .clone()
+                .overlaid(GenerationDefaults::from_json_str(t, p)?),
+            None => ved.generation.clone(),
+        };
+        let mut c = CaptionerConfig::new(ved.encoder, preprocess, ved.decoder, peft, None, false)?;
+        c.start_token = ved.decoder_start_token_id;
+        c.eos_token = ved.eos_token_id;
+        c.generation = generation;
+        Ok(c)
+    }
+}
+
 impl Captioner {
     /// Builds the captioner from weights holding the encoder, decoder and PEFT tensors (see
     /// [`crate::model::part::Part`]) and checks the checkpoint: every problem in one error, and
@@ -339,30 +368,16 @@ pub mod files {
         };
         let (text, path) = read("config.json")?
             .ok_or_else(|| Error::invalid(format!("{}: no config.json", dir.display())))?;
-        let ved = EncoderDecoderConfig::from_json_str(&text, &path)?;
-        let preprocess = read("preprocessor_config.json")?
-            .map(|(t, p)| PreprocessConfig::from_json_str(&t, &p))
-            .transpose()?;
-        let generation = match read("generation_config.json")? {
-            Some((t, p)) => ved
-                .generation
-                .clone()
-                .overlaid(GenerationDefaults::from_json_str(&t, &p)?),
-            None => ved.generation.clone(),
-        };
+        let pre = read("preprocessor_config.json")?;
+        let generation = read("generation_config.json")?;
         let peft_cfg = peft.map(PeftCheckpoint::from_dir).transpose()?;
         let shown = peft.map(|p| p.display().to_string()).unwrap_or_default();
-        let mut config = CaptionerConfig::new(
-            ved.encoder,
-            preprocess,
-            ved.decoder,
+        let config = CaptionerConfig::pretrained(
+            (&text, &path),
+            pre.as_ref().map(|(t, p)| (t.as_str(), p.as_str())),
+            generation.as_ref().map(|(t, p)| (t.as_str(), p.as_str())),
             peft_cfg.map(|c| (c, shown.as_str())),
-            None,
-            false,
         )?;
-        config.start_token = ved.decoder_start_token_id;
-        config.eos_token = ved.eos_token_id;
-        config.generation = generation;
 
         let mut w = Weights::new(device);
         let part = Part::EncoderDecoder(config.encoder.kind);

@@ -124,6 +124,42 @@ impl Loading {
         })
     }
 
+    /// A published captioner (a HF `VisionEncoderDecoderModel`) from the texts of its
+    /// `config.json`, optional `preprocessor_config.json` / `generation_config.json`, an
+    /// optional PEFT `adapter_config.json` and GPT-2's `tokenizer.json`. Its weights then come as
+    /// part `model` (and `peft`).
+    pub fn pretrained(
+        device: &Device,
+        config: &str,
+        preprocessor: Option<&str>,
+        generation: Option<&str>,
+        peft_config: Option<&str>,
+        tokenizer: &[u8],
+    ) -> Result<Self> {
+        let peft = peft_config
+            .map(|t| PeftCheckpoint::from_json_str(t, "adapter_config.json"))
+            .transpose()?;
+        let has_peft = peft.is_some();
+        let config = CaptionerConfig::pretrained(
+            (config, "config.json"),
+            preprocessor.map(|t| (t, "preprocessor_config.json")),
+            generation.map(|t| (t, "generation_config.json")),
+            peft.map(|p| (p, "adapter_config.json")),
+        )?;
+        let mut files =
+            BTreeMap::from([("model", (Part::EncoderDecoder(config.encoder.kind), None))]);
+        if has_peft {
+            files.insert("peft", (Part::Peft, None));
+        }
+        let tokenizer = Gpt2Tokenizer::from_bytes(tokenizer)?;
+        Ok(Self {
+            target: Target::Captioner { config, tokenizer },
+            weights: Weights::new(device),
+            files,
+            peft_keys: Vec::new(),
+        })
+    }
+
     /// The parts whose safetensors files are still to be opened.
     pub fn parts(&self) -> Vec<&'static str> {
         self.files

@@ -60,6 +60,12 @@ execFileSync(exe, [
   '--backend', 'cpu', path.join(zsDir, '1_0.png'),
 ]);
 const peftDetails = JSON.parse(readFileSync(peftDetailsFile, 'utf8'));
+const vedDetailsFile = path.join(tmp, 'ved_details.json');
+execFileSync(exe, [
+  'caption', '--model', path.join(fixtures, 'ved_vit'), '--beams', String(PEFT_CAPTION.beams), '--max-tokens', String(PEFT_CAPTION.maxTokens),
+  '--details', vedDetailsFile, '--out', path.join(tmp, 'ved_captions.json'), '--backend', 'cpu', path.join(fixtures, 'images/portrait.png'),
+]);
+const vedDetails = JSON.parse(readFileSync(vedDetailsFile, 'utf8'));
 
 // ---------------------------------------------------------------- files served
 
@@ -317,6 +323,23 @@ await step('a PEFT checkpoint loads and captions as natively', async () => {
   const tokens = await p2.evaluate(() => window.glimpse.state.photos[0].caption.tokens);
   assert.deepEqual(tokens, peftDetails['1_0'].tokens);
   await p2.close();
+});
+
+await step('a published captioner (ViT + GPT-2 VisionEncoderDecoderModel) captions as natively', async () => {
+  const p4 = await browser.newPage();
+  await p4.goto(`${url}?clip=/fixtures/clip_a/&model=/fixtures/ved_vit/`);
+  await p4.evaluate(() => window.glimpse.ready);
+  await captionOptions(p4, PEFT_CAPTION);
+  await p4.setInputFiles('#file-input', [path.join(fixtures, 'images/portrait.png')]);
+  await until(p4, () => window.glimpse.state.photos[0]?.caption, null, 'published-model caption');
+  const cap = await p4.evaluate(() => window.glimpse.state.photos[0].caption);
+  assert.deepEqual(cap.tokens, vedDetails.portrait.tokens);
+  assert.deepEqual(cap.grid, [4, 4], 'ViT 4x4 patch grid');
+  const card = p4.locator('.card').first();
+  const before = await card.locator('canvas.overlay').evaluate((c) => c.toDataURL());
+  await card.locator('.chip').first().hover();
+  assert.notEqual(await card.locator('canvas.overlay').evaluate((c) => c.toDataURL()), before, 'no attention overlay');
+  await p4.close();
 });
 
 await step('peak wasm memory while loading stays near the largest tensor, whatever the file size', async () => {

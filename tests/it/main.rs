@@ -3,7 +3,7 @@
 
 mod bad_input;
 pub mod caption_parity;
-mod cli;
+pub mod cli;
 mod clip_parity;
 mod common;
 mod metrics;

@@ -75,3 +75,59 @@ fn a_pickle_that_runs_code_is_refused() {
         "the payload ran"
     );
 }
+
+#[test]
+fn caption_model_cli_uses_the_checkpoint_and_its_generation_config() {
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("ved_vit/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = fixtures().join("ved_vit_bin");
+    let img = fixtures().join("images/portrait.png");
+    // --beams 3 --max-tokens 12: HF's beam3 sequence of image 0.
+    let tmp = tempdir();
+    let file = tmp.path().join("details.json");
+    let (code, _, err) = crate::cli::glimpse(&[
+        "caption",
+        "--backend",
+        "cpu",
+        "--model",
+        dir.to_str().unwrap(),
+        "--beams",
+        "3",
+        "--max-tokens",
+        "12",
+        "--details",
+        file.to_str().unwrap(),
+        img.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let details: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(details["portrait"]["tokens"], json["sequences"]["beam3"][0]);
+    // Without flags the checkpoint's generation_config.json applies (3 beams, max_length 9).
+    let (code, _, err) = crate::cli::glimpse(&[
+        "caption",
+        "--backend",
+        "cpu",
+        "--model",
+        dir.to_str().unwrap(),
+        img.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // The malicious pickle: a clear message and a non-zero exit.
+    let evil = fixtures().join("evil_pickle");
+    let (code, _, err) = crate::cli::glimpse(&[
+        "caption",
+        "--backend",
+        "cpu",
+        "--model",
+        evil.to_str().unwrap(),
+        img.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("posix.system") || err.contains("os.system") || err.contains("system"),
+        "{err}"
+    );
+}
