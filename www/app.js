@@ -727,7 +727,7 @@ async function rescoreCaption(ph, text) {
 }
 
 $('prefix').onchange = () => state.photos.filter((p) => p.caption).forEach((p) => rescoreCaption(p, p.card.edit.value));
-for (const id of ['beams', 'max-tokens']) $(id).addEventListener('change', () => ($(id).dataset.touched = '1'));
+for (const id of ['beams', 'max-tokens']) for (const ev of ['input', 'change']) $(id).addEventListener(ev, () => ($(id).dataset.touched = '1'));
 function renderCaptionButton() {
   const sel = $('cap-model').selectedOptions[0];
   const s = captionerSources();
