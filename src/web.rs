@@ -178,6 +178,30 @@ impl Engine {
         to_js(&plan)
     }
 
+    /// Opens a part's `pytorch_model.bin` from its last bytes (`tail` starting at `tail_start`
+    /// of a `len`-byte file); returns `[start, end]`, the bytes holding its pickle.
+    #[wasm_bindgen(js_name = openTorch)]
+    pub fn open_torch(
+        &self,
+        part: &str,
+        source: &str,
+        tail: &[u8],
+        tail_start: f64,
+        len: f64,
+    ) -> Result<Vec<f64>, JsValue> {
+        let (a, b) =
+            self.with_loading(|l| l.open_torch(part, source, tail, tail_start as u64, len as u64))?;
+        Ok(vec![a as f64, b as f64])
+    }
+
+    /// Reads the pickle of a part's `pytorch_model.bin` as data (code is refused, never run);
+    /// returns the plan of storages to fetch, as [`Engine::open`] does.
+    #[wasm_bindgen(js_name = torchPickle)]
+    pub fn torch_pickle(&self, part: &str, bytes: &[u8]) -> Result<JsValue, JsValue> {
+        let plan = self.with_loading(|l| l.torch_pickle(part, bytes))?;
+        to_js(&plan)
+    }
+
     /// Uploads one tensor of a part (the bytes are moved into the upload; nothing is kept).
     pub fn put(&self, part: &str, index: usize, bytes: Vec<u8>) -> Result<(), JsValue> {
         self.with_loading(|l| l.put(part, index, bytes))

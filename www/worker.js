@@ -10,6 +10,7 @@ import init, * as glimpse from './pkg/glimpse.js';
 
 const CACHE = 'glimpse-models-v1';
 const HEAD_BYTES = 1 << 20; // first request of a safetensors file: prefix + header, usually
+const TAIL_BYTES = 1 << 20; // last bytes of a pytorch_model.bin: its zip directory (Rust TAIL_LEN)
 
 let wasm = null; // the wasm module's exports (memory)
 let engine = null;
@@ -17,9 +18,10 @@ let engine = null;
 // ---------------------------------------------------------------- sources of files
 
 class DownloadError extends Error {
-  constructor(message) {
+  constructor(message, status = 0) {
     super(message);
     this.name = 'DownloadError';
+    this.status = status;
   }
 }
 
@@ -44,7 +46,7 @@ async function fetchOk(url, init) {
   } catch (e) {
     throw new DownloadError(`download failed: ${url} (${e.message || e}; offline, or the server does not allow this page to read it)`);
   }
-  if (!r.ok) throw new DownloadError(`download failed: ${url} (HTTP ${r.status} ${r.statusText})`);
+  if (!r.ok) throw new DownloadError(`download failed: ${url} (HTTP ${r.status} ${r.statusText})`, r.status);
   return r;
 }
 
@@ -184,7 +186,7 @@ class Folder {
   weights(name) {
     if (this.base) return { file: new RemoteFile(this.url(name)), cached: true };
     const f = this.files[name];
-    if (!f) throw new DownloadError(`${name} is missing from the dropped files (${this.label})`);
+    if (!f) throw new DownloadError(`${name} is missing from the dropped files (${this.label})`, 404);
     return { file: new LocalFile(f), cached: false };
   }
 }
@@ -214,23 +216,59 @@ async function cachedRange(cache, src, what, read) {
 // Loads the safetensors files of `parts` ([[part, folder, file name]]) into the engine load
 // begun before: every header first (so the total is known), then the tensors, one at a time
 // into wasm memory.
+// Opens a pytorch_model.bin: its zip directory from the last bytes, then its pickle (read as
+// data by the engine); returns the plan of storages to fetch.
+async function openTorch(cache, part, src) {
+  let total = src.file.total;
+  if (total === null || total === undefined) {
+    const probe = await cachedRange(cache, src, 'probe', () => src.file.read(0, 2, true));
+    total = src.file.total ?? (probe.total ? Number(probe.total) : null);
+  }
+  if (total === null || total === undefined) throw new DownloadError(`${src.file.name}: the server does not say the file's size`);
+  const tailStart = Math.max(0, total - TAIL_BYTES);
+  const tail = await cachedRange(cache, src, 'tail', () => src.file.read(tailStart, total));
+  const [a, b] = engine.openTorch(part, src.file.name, tail.bytes, tailStart, total);
+  const pkl = await cachedRange(cache, src, 'pickle', () => src.file.read(a, b));
+  return engine.torchPickle(part, pkl.bytes);
+}
+
+// Reads a safetensors file's prefix and header (through the cache).
+async function readHead(cache, src) {
+  if (src.cached && cache) {
+    const hit = await cache.match(cacheKey(src.file.url, 'head'));
+    if (hit && hit.headers.get('x-glimpse-missing')) throw new DownloadError(`${src.file.url} is absent (remembered)`, 404);
+  }
+  return cachedRange(cache, src, 'head', async () => {
+    let b = await src.file.read(0, HEAD_BYTES, true);
+    const need = headerLength(b, src.file.name);
+    if (need > b.length) {
+      const rest = await src.file.read(b.length, need);
+      const all = new Uint8Array(need);
+      all.set(b);
+      all.set(rest, b.length);
+      b = all;
+    }
+    return b.subarray(0, need);
+  });
+}
+
 async function loadParts(id, parts) {
   const cache = await openCache();
   const opened = [];
   for (const [part, folder, name] of parts) {
-    const src = folder.weights(name);
-    const head = await cachedRange(cache, src, 'head', async () => {
-      let b = await src.file.read(0, HEAD_BYTES, true);
-      const need = headerLength(b, src.file.name);
-      if (need > b.length) {
-        const rest = await src.file.read(b.length, need);
-        const all = new Uint8Array(need);
-        all.set(b);
-        all.set(rest, b.length);
-        b = all;
-      }
-      return b.subarray(0, need);
-    });
+    let src;
+    let head;
+    try {
+      src = folder.weights(name);
+      head = await readHead(cache, src);
+    } catch (e) {
+      // Checkpoints that ship only pytorch_model.bin (several hub repos do on main).
+      if (name !== 'model.safetensors' || e.status !== 404) throw e;
+      if (src?.cached && cache) await cache.put(cacheKey(src.file.url, 'head'), new Response('', { headers: { 'x-glimpse-missing': '1' } }));
+      src = folder.weights('pytorch_model.bin');
+      opened.push({ part, src, plan: await openTorch(cache, part, src) });
+      continue;
+    }
     headerLength(head.bytes, src.file.name);
     const total = head.total === '' || head.total === null || head.total === undefined ? undefined : Number(head.total);
     const plan = engine.open(part, src.file.name, head.bytes, total);

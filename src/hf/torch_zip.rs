@@ -1,14 +1,29 @@
 //! `pytorch_model.bin` as `torch.save` writes it (PyTorch 1.6+): an uncompressed zip holding
 //! `<name>/data.pkl` (the pickled state dict, read by [`crate::hf::pickle`] as data only) and one
-//! entry per storage, `<name>/data/<key>`. The zip's central directory gives each storage's
-//! place, so tensors are read one at a time, as from a safetensors file.
+//! member per storage, `<name>/data/<key>`.
+//!
+//! Read like a safetensors file, in pieces, natively (seeks) and in the page (range requests):
+//! 1. [`StreamedTorchFile::open`] reads the zip's central directory from the file's last bytes;
+//! 2. [`StreamedTorchFile::set_pickle`] reads `data.pkl` (from [`StreamedTorchFile::pickle_range`])
+//!    and decides which tensors the model wants;
+//! 3. [`StreamedTorchFile::plan`] lists one byte range per wanted storage;
+//! 4. [`StreamedTorchFile::put`] takes one storage and uploads every wanted tensor viewing it
+//!    (tied weights share a storage; strided views are gathered).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::hf::pickle::{self, TensorRef};
+use crate::hf::stream::{Chunk, Plan, WantedTensor};
 use crate::hf::weights::Weights;
+
+/// Bytes read from the end of the file to find the central directory (about 100 bytes a
+/// member: this covers tens of thousands of tensors).
+pub const TAIL_LEN: u64 = 1 << 20;
+/// Bytes read past a member's local header for its name and extra field (torch pads data to
+/// 64-byte alignment there).
+const HEADER_SLACK: u64 = 30 + 512;
 
 /// One member of the zip.
 #[derive(Debug, Clone)]
@@ -40,93 +55,82 @@ fn u64_at(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(b[i..i + 8].try_into().unwrap())
 }
 
-/// Reads byte ranges of one file.
-pub struct RangeReader<'a> {
-    file: &'a mut std::fs::File,
-    path: &'a Path,
-    /// The file's size.
-    pub len: u64,
-}
-
-impl RangeReader<'_> {
-    fn read(&mut self, start: u64, len: u64) -> Result<Vec<u8>> {
-        if start + len > self.len {
-            return Err(bad(
-                &self.path.display().to_string(),
-                format!(
-                    "needs bytes {start}..{}, the file has {} (truncated?)",
-                    start + len,
-                    self.len
-                ),
-            ));
-        }
-        let mut buf = vec![0u8; len as usize];
-        self.file
-            .seek(SeekFrom::Start(start))
-            .map_err(|e| Error::io(self.path, e))?;
-        self.file
-            .read_exact(&mut buf)
-            .map_err(|e| Error::io(self.path, e))?;
-        Ok(buf)
-    }
-}
-
-/// The zip's members, from its central directory (ZIP64 records understood).
-pub fn entries(r: &mut RangeReader, shown: &str) -> Result<Vec<ZipEntry>> {
-    let tail_len = r.len.min(65_557 + 20);
-    let tail_start = r.len - tail_len;
-    let tail = r.read(tail_start, tail_len)?;
+/// The zip's members from the file's last bytes (`tail`, which starts at byte `tail_start`),
+/// ZIP64 records understood.
+fn entries(tail: &[u8], tail_start: u64, shown: &str) -> Result<Vec<ZipEntry>> {
+    let not_zip = || {
+        bad(
+            shown,
+            "not a zip archive (no end-of-central-directory record): not a PyTorch checkpoint, or truncated",
+        )
+    };
     let eocd = (0..tail.len().saturating_sub(21))
         .rev()
-        .find(|&i| u32_at(&tail, i) == 0x0605_4b50)
-        .ok_or_else(|| bad(shown, "not a zip archive (no end-of-central-directory record): not a PyTorch checkpoint, or truncated"))?;
+        .find(|&i| u32_at(tail, i) == 0x0605_4b50)
+        .ok_or_else(not_zip)?;
     let (mut count, mut cd_size, mut cd_offset) = (
-        u16_at(&tail, eocd + 10) as u64,
-        u32_at(&tail, eocd + 12) as u64,
-        u32_at(&tail, eocd + 16) as u64,
+        u16_at(tail, eocd + 10) as u64,
+        u32_at(tail, eocd + 12) as u64,
+        u32_at(tail, eocd + 16) as u64,
     );
+    let at = |abs: u64, len: u64| -> Result<&[u8]> {
+        abs.checked_sub(tail_start)
+            .and_then(|o| tail.get(o as usize..(o + len) as usize))
+            .ok_or_else(|| {
+                bad(
+                    shown,
+                    format!(
+                        "the zip directory lies before the last {} bytes read",
+                        tail.len()
+                    ),
+                )
+            })
+    };
     if count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF {
         let loc = eocd
             .checked_sub(20)
-            .filter(|&l| u32_at(&tail, l) == 0x0706_4b50)
+            .filter(|&l| u32_at(tail, l) == 0x0706_4b50)
             .ok_or_else(|| bad(shown, "ZIP64 locator missing"))?;
-        let rec = r.read(u64_at(&tail, loc + 8), 56)?;
-        if u32_at(&rec, 0) != 0x0606_4b50 {
+        let rec = at(u64_at(tail, loc + 8), 56)?;
+        if u32_at(rec, 0) != 0x0606_4b50 {
             return Err(bad(shown, "ZIP64 end record missing"));
         }
-        (count, cd_size, cd_offset) = (u64_at(&rec, 32), u64_at(&rec, 40), u64_at(&rec, 48));
+        (count, cd_size, cd_offset) = (u64_at(rec, 32), u64_at(rec, 40), u64_at(rec, 48));
     }
-    let cd = r.read(cd_offset, cd_size)?;
+    let cd = at(cd_offset, cd_size)?;
     let mut out = Vec::with_capacity(count as usize);
     let mut i = 0;
     while out.len() < count as usize {
-        if i + 46 > cd.len() || u32_at(&cd, i) != 0x0201_4b50 {
+        if i + 46 > cd.len() || u32_at(cd, i) != 0x0201_4b50 {
             return Err(bad(shown, "corrupt zip central directory"));
         }
-        let method = u16_at(&cd, i + 10);
-        let (mut size, n, e, c) = (
-            u32_at(&cd, i + 24) as u64,
-            u16_at(&cd, i + 28) as usize,
-            u16_at(&cd, i + 30) as usize,
-            u16_at(&cd, i + 32) as usize,
+        let method = u16_at(cd, i + 10);
+        let mut size = u32_at(cd, i + 24) as u64;
+        let (n, e, c) = (
+            u16_at(cd, i + 28) as usize,
+            u16_at(cd, i + 30) as usize,
+            u16_at(cd, i + 32) as usize,
         );
-        let mut local_offset = u32_at(&cd, i + 42) as u64;
+        let mut local_offset = u32_at(cd, i + 42) as u64;
+        if i + 46 + n + e > cd.len() {
+            return Err(bad(shown, "corrupt zip central directory"));
+        }
         let name = String::from_utf8_lossy(&cd[i + 46..i + 46 + n]).into_owned();
-        // ZIP64 extra field: the 64-bit values of the fields saturated above, in order.
+        // ZIP64 extra field: the 64-bit values of the saturated fields, in order.
         let mut x = i + 46 + n;
         while x + 4 <= i + 46 + n + e {
-            let (id, len) = (u16_at(&cd, x), u16_at(&cd, x + 2) as usize);
+            let (id, len) = (u16_at(cd, x), u16_at(cd, x + 2) as usize);
             if id == 1 {
                 let mut f = x + 4;
                 if size == 0xFFFF_FFFF {
-                    size = u64_at(&cd, f);
+                    size = u64_at(cd, f);
                     f += 8;
                 }
-                if u32_at(&cd, i + 20) == 0xFFFF_FFFF {
+                if u32_at(cd, i + 20) == 0xFFFF_FFFF {
                     f += 8;
                 }
                 if local_offset == 0xFFFF_FFFF {
-                    local_offset = u64_at(&cd, f);
+                    local_offset = u64_at(cd, f);
                 }
             }
             x += 4 + len;
@@ -142,23 +146,214 @@ pub fn entries(r: &mut RangeReader, shown: &str) -> Result<Vec<ZipEntry>> {
     Ok(out)
 }
 
-/// The data of one member.
-pub fn entry_data(r: &mut RangeReader, e: &ZipEntry, shown: &str) -> Result<Vec<u8>> {
+/// A member's data from bytes that start at its local header.
+fn member_data<'a>(bytes: &'a [u8], e: &ZipEntry, shown: &str) -> Result<&'a [u8]> {
     if e.method != 0 {
         return Err(bad(
             shown,
             format!(
-                "zip member `{}` is compressed (method {}); torch.save writes them stored",
+                "zip member `{}` is compressed (method {}); torch.save stores them",
                 e.name, e.method
             ),
         ));
     }
-    let head = r.read(e.local_offset, 30)?;
-    if u32_at(&head, 0) != 0x0403_4b50 {
+    if bytes.len() < 30 || u32_at(bytes, 0) != 0x0403_4b50 {
         return Err(bad(shown, format!("corrupt zip member `{}`", e.name)));
     }
-    let start = e.local_offset + 30 + u16_at(&head, 26) as u64 + u16_at(&head, 28) as u64;
-    r.read(start, e.size)
+    let start = 30 + u16_at(bytes, 26) as usize + u16_at(bytes, 28) as usize;
+    bytes.get(start..start + e.size as usize).ok_or_else(|| {
+        bad(
+            shown,
+            format!("zip member `{}` is cut short (truncated file?)", e.name),
+        )
+    })
+}
+
+/// A `pytorch_model.bin` being received.
+pub struct StreamedTorchFile {
+    source: String,
+    len: u64,
+    entries: Vec<ZipEntry>,
+    pickle: ZipEntry,
+    prefix: String,
+    /// `(key, view, stored name)` of every tensor in the pickle; `None` = not wanted.
+    tensors: Vec<(String, TensorRef, Option<String>)>,
+    /// Zip members (indices into `entries`) of the wanted storages, in file order.
+    storages: Vec<usize>,
+    received: Vec<bool>,
+}
+
+impl StreamedTorchFile {
+    /// Reads the zip directory from the file's last bytes (`tail`, starting at byte `tail_start`
+    /// of a `len`-byte file; [`TAIL_LEN`] bytes are enough in practice).
+    pub fn open(tail: &[u8], tail_start: u64, len: u64, source: &str) -> Result<Self> {
+        if tail_start == 0 && tail.get(..2) != Some(b"PK") {
+            return Err(bad(
+                source,
+                "not a zip-format PyTorch checkpoint (files saved before PyTorch 1.6 use a legacy format glimpse does not read; re-save it, or use model.safetensors)",
+            ));
+        }
+        let entries = entries(tail, tail_start, source)?;
+        let pickle = entries
+            .iter()
+            .find(|e| e.name.ends_with("/data.pkl") || e.name == "data.pkl")
+            .ok_or_else(|| bad(source, "no data.pkl in the archive"))?
+            .clone();
+        let prefix = pickle
+            .name
+            .strip_suffix("data.pkl")
+            .unwrap_or("")
+            .to_string();
+        Ok(Self {
+            source: source.into(),
+            len,
+            entries,
+            pickle,
+            prefix,
+            tensors: Vec::new(),
+            storages: Vec::new(),
+            received: Vec::new(),
+        })
+    }
+
+    /// Where the file came from (for messages).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    fn span(&self, e: &ZipEntry) -> (u64, u64) {
+        (
+            e.local_offset,
+            (e.local_offset + HEADER_SLACK + e.size).min(self.len),
+        )
+    }
+
+    /// The bytes to read for `data.pkl` (from its local header).
+    pub fn pickle_range(&self) -> (u64, u64) {
+        self.span(&self.pickle)
+    }
+
+    /// Reads the pickle (bytes from [`Self::pickle_range`]) as data and applies `rename`.
+    pub fn set_pickle(
+        &mut self,
+        bytes: &[u8],
+        rename: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<()> {
+        let data = member_data(bytes, &self.pickle, &self.source)?;
+        let refs = pickle::state_dict(data, &self.source)?;
+        self.tensors = refs
+            .into_iter()
+            .map(|(k, t)| {
+                let n = rename(&k);
+                (k, t, n)
+            })
+            .collect();
+        let mut storages = Vec::new();
+        for (key, t, name) in &self.tensors {
+            if name.is_none() {
+                continue;
+            }
+            let member = format!("{}data/{}", self.prefix, t.storage);
+            let i = self
+                .entries
+                .iter()
+                .position(|e| e.name == member)
+                .ok_or_else(|| {
+                    bad(
+                        &self.source,
+                        format!("tensor `{key}`: storage `{member}` is missing"),
+                    )
+                })?;
+            if !storages.contains(&i) {
+                storages.push(i);
+            }
+        }
+        storages.sort_by_key(|&i| self.entries[i].local_offset);
+        self.storages = storages;
+        self.received = vec![false; self.tensors.len()];
+        Ok(())
+    }
+
+    /// One request per wanted storage, in file order; `index` is what [`Self::put`] takes.
+    pub fn plan(&self) -> Plan {
+        let chunks: Vec<Chunk> = self
+            .storages
+            .iter()
+            .enumerate()
+            .map(|(index, &i)| {
+                let (start, end) = self.span(&self.entries[i]);
+                Chunk {
+                    start,
+                    end,
+                    tensors: vec![WantedTensor { index, start, end }],
+                }
+            })
+            .collect();
+        let bytes = chunks.iter().map(|c| c.end - c.start).sum();
+        Plan {
+            header_len: 0,
+            file_len: self.len,
+            bytes,
+            chunks,
+        }
+    }
+
+    /// Storage `index` of the plan (its bytes from the local header): uploads every wanted
+    /// tensor that views it. Returns their stored names.
+    pub fn put(
+        &mut self,
+        index: usize,
+        bytes: &[u8],
+        weights: &mut Weights,
+    ) -> Result<Vec<String>> {
+        let e = self
+            .storages
+            .get(index)
+            .map(|&i| self.entries[i].clone())
+            .ok_or_else(|| bad(&self.source, format!("storage #{index} was not asked for")))?;
+        let data = member_data(bytes, &e, &self.source)?;
+        weights.set_source(&self.source);
+        let mut stored = Vec::new();
+        for (j, (key, t, name)) in self.tensors.iter().enumerate() {
+            let Some(name) = name else { continue };
+            if format!("{}data/{}", self.prefix, t.storage) != e.name {
+                continue;
+            }
+            let tensor = t
+                .gather(data)
+                .map_err(|m| bad(&self.source, format!("tensor `{key}`: {m}")))?;
+            weights.insert(name, t.dtype, &t.shape, tensor)?;
+            self.received[j] = true;
+            stored.push(name.clone());
+        }
+        Ok(stored)
+    }
+
+    /// Ends the file: an error naming a wanted tensor that never arrived, else the names stored.
+    pub fn finish(self, weights: &mut Weights) -> Result<Vec<String>> {
+        let mut stored = Vec::new();
+        for ((key, _, name), got) in self.tensors.into_iter().zip(self.received) {
+            match (name, got) {
+                (Some(n), true) => stored.push(n),
+                (Some(_), false) => {
+                    return Err(bad(
+                        &self.source,
+                        format!("tensor `{key}` was never received (download interrupted?)"),
+                    ));
+                }
+                (None, _) => weights.skip(&key),
+            }
+        }
+        Ok(stored)
+    }
+}
+
+fn read_at(file: &mut std::fs::File, path: &Path, start: u64, end: u64) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; (end - start) as usize];
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| Error::io(path, e))?;
+    file.read_exact(&mut buf).map_err(|e| Error::io(path, e))?;
+    Ok(buf)
 }
 
 /// Reads the tensors of a `pytorch_model.bin` into `weights`, one storage at a time, like
@@ -172,54 +367,19 @@ pub fn read_file(
     let shown = path.display().to_string();
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut r = RangeReader {
-        file: &mut file,
-        path,
-        len,
-    };
-    let mut magic = [0u8; 2];
-    if len >= 2 {
-        magic.copy_from_slice(&r.read(0, 2)?);
+    let tail_start = len.saturating_sub(TAIL_LEN);
+    let tail = read_at(&mut file, path, tail_start, len)?;
+    let mut t = StreamedTorchFile::open(&tail, tail_start, len, &shown)?;
+    if tail_start > 0 && read_at(&mut file, path, 0, 2)? != b"PK" {
+        return Err(bad(&shown, "not a zip-format PyTorch checkpoint"));
     }
-    if magic != *b"PK" {
-        return Err(bad(
-            &shown,
-            "not a zip-format PyTorch checkpoint (files saved before PyTorch 1.6 use the legacy format, which glimpse does not read; re-save it, or use model.safetensors)",
-        ));
+    let (a, b) = t.pickle_range();
+    t.set_pickle(&read_at(&mut file, path, a, b)?, rename)?;
+    for chunk in t.plan().chunks {
+        let bytes = read_at(&mut file, path, chunk.start, chunk.end)?;
+        t.put(chunk.tensors[0].index, &bytes, weights)?;
     }
-    let members = entries(&mut r, &shown)?;
-    let pkl = members
-        .iter()
-        .find(|e| e.name.ends_with("/data.pkl") || e.name == "data.pkl")
-        .ok_or_else(|| bad(&shown, "no data.pkl in the archive"))?
-        .clone();
-    let prefix = pkl.name.strip_suffix("data.pkl").unwrap_or("").to_string();
-    let tensors = pickle::state_dict(&entry_data(&mut r, &pkl, &shown)?, &shown)?;
-    weights.set_source(&shown);
-    let mut stored = Vec::new();
-    let mut cache: Option<(String, Vec<u8>)> = None; // the last storage read (tied weights share one)
-    for (key, t) in tensors {
-        let Some(name) = rename(&key) else {
-            weights.skip(&key);
-            continue;
-        };
-        let member = format!("{prefix}data/{}", t.storage);
-        if cache.as_ref().map(|c| &c.0) != Some(&member) {
-            let e = members.iter().find(|e| e.name == member).ok_or_else(|| {
-                bad(
-                    &shown,
-                    format!("tensor `{key}`: storage `{member}` is missing"),
-                )
-            })?;
-            cache = Some((member.clone(), entry_data(&mut r, e, &shown)?));
-        }
-        let bytes = t
-            .gather(&cache.as_ref().unwrap().1)
-            .map_err(|m| bad(&shown, format!("tensor `{key}`: {m}")))?;
-        weights.insert(&name, t.dtype, &t.shape, bytes)?;
-        stored.push(name);
-    }
-    Ok(stored)
+    t.finish(weights)
 }
 
 impl TensorRef {
@@ -227,39 +387,30 @@ impl TensorRef {
     pub fn gather(&self, storage: &[u8]) -> std::result::Result<Vec<u8>, String> {
         let es = self.dtype.bitsize() / 8;
         let n: usize = self.shape.iter().product();
-        let contiguous = {
-            let mut expect = 1usize;
-            let mut ok = true;
-            for (d, s) in self.shape.iter().zip(&self.stride).rev() {
-                if *d != 1 && *s != expect {
-                    ok = false;
-                }
-                expect *= d;
-            }
-            ok
-        };
-        let need = |last: usize| {
-            if last * es > storage.len() {
-                Err(format!("reads past its storage ({} bytes)", storage.len()))
-            } else {
-                Ok(())
-            }
-        };
         if n == 0 {
             return Ok(Vec::new());
         }
-        if contiguous {
-            need(self.offset + n)?;
-            return Ok(storage[self.offset * es..(self.offset + n) * es].to_vec());
+        let mut expect = 1usize;
+        let mut contiguous = true;
+        for (d, s) in self.shape.iter().zip(&self.stride).rev() {
+            if *d != 1 && *s != expect {
+                contiguous = false;
+            }
+            expect *= d;
         }
-        let max = self.offset
+        let last = self.offset
             + self
                 .shape
                 .iter()
                 .zip(&self.stride)
                 .map(|(d, s)| (d - 1) * s)
                 .sum::<usize>();
-        need(max + 1)?;
+        if (last + 1) * es > storage.len() {
+            return Err(format!("reads past its storage ({} bytes)", storage.len()));
+        }
+        if contiguous {
+            return Ok(storage[self.offset * es..(self.offset + n) * es].to_vec());
+        }
         let mut out = Vec::with_capacity(n * es);
         let mut idx = vec![0usize; self.shape.len()];
         for _ in 0..n {

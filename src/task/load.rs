@@ -8,6 +8,7 @@ use burn::tensor::Device;
 
 use crate::error::{Error, Result};
 use crate::hf::stream::{Plan, StreamedFile};
+use crate::hf::torch_zip::StreamedTorchFile;
 use crate::hf::{ClipConfig, EncoderConfig, Gpt2Config, PreprocessConfig, Weights};
 use crate::model::captioner::{Captioner, CaptionerConfig};
 use crate::model::clip::Towers;
@@ -19,6 +20,21 @@ use crate::tokenize::{ClipTokenizer, Gpt2Tokenizer};
 
 /// Largest request the planner makes for consecutive tensors (a larger tensor gets its own).
 pub const MAX_CHUNK: u64 = 16 << 20;
+
+/// A checkpoint file being received, in either format.
+enum Streamed {
+    Safetensors(StreamedFile),
+    Torch(StreamedTorchFile),
+}
+
+impl Streamed {
+    fn source(&self) -> &str {
+        match self {
+            Streamed::Safetensors(f) => f.source(),
+            Streamed::Torch(f) => f.source(),
+        }
+    }
+}
 
 enum Target {
     Clip {
@@ -37,7 +53,7 @@ enum Target {
 pub struct Loading {
     target: Target,
     weights: Weights,
-    files: BTreeMap<&'static str, (Part, Option<StreamedFile>)>,
+    files: BTreeMap<&'static str, (Part, Option<Streamed>)>,
     peft_keys: Vec<String>,
 }
 
@@ -169,7 +185,7 @@ impl Loading {
             .collect()
     }
 
-    fn slot(&mut self, part: &str) -> Result<&mut (Part, Option<StreamedFile>)> {
+    fn slot(&mut self, part: &str) -> Result<&mut (Part, Option<Streamed>)> {
         let known: Vec<&str> = self.files.keys().copied().collect();
         self.files.get_mut(part).ok_or_else(|| {
             Error::invalid(format!(
@@ -192,8 +208,41 @@ impl Loading {
         let p = slot.0;
         let file = StreamedFile::open(start, source, total_len, &|k| p.rename(k))?;
         let plan = file.plan(MAX_CHUNK);
-        slot.1 = Some(file);
+        slot.1 = Some(Streamed::Safetensors(file));
         Ok(plan)
+    }
+
+    /// Opens the `pytorch_model.bin` of `part` from its last bytes (`tail`, starting at byte
+    /// `tail_start` of a `len`-byte file; see [`crate::hf::torch_zip::TAIL_LEN`]). Returns the
+    /// byte range of the pickle, to be given to [`Self::torch_pickle`].
+    pub fn open_torch(
+        &mut self,
+        part: &str,
+        source: &str,
+        tail: &[u8],
+        tail_start: u64,
+        len: u64,
+    ) -> Result<(u64, u64)> {
+        let slot = self.slot(part)?;
+        let file = StreamedTorchFile::open(tail, tail_start, len, source)?;
+        let range = file.pickle_range();
+        slot.1 = Some(Streamed::Torch(file));
+        Ok(range)
+    }
+
+    /// Reads the pickle of `part`'s `pytorch_model.bin` (as data) and returns what to fetch.
+    pub fn torch_pickle(&mut self, part: &str, bytes: &[u8]) -> Result<Plan> {
+        let slot = self.slot(part)?;
+        let p = slot.0;
+        match &mut slot.1 {
+            Some(Streamed::Torch(f)) => {
+                f.set_pickle(bytes, &|k| p.rename(k))?;
+                Ok(f.plan())
+            }
+            _ => Err(Error::invalid(format!(
+                "part `{part}` is not an opened pytorch_model.bin"
+            ))),
+        }
     }
 
     /// Uploads tensor `index` (from the plan) of `part`.
@@ -205,9 +254,12 @@ impl Loading {
         let file = file
             .as_mut()
             .ok_or_else(|| Error::invalid(format!("part `{part}` was not opened")))?;
-        let name = file.put(index, bytes, &mut self.weights)?;
+        let names = match file {
+            Streamed::Safetensors(f) => vec![f.put(index, bytes, &mut self.weights)?],
+            Streamed::Torch(f) => f.put(index, &bytes, &mut self.weights)?,
+        };
         if *p == Part::Peft {
-            self.peft_keys.push(name);
+            self.peft_keys.extend(names);
         }
         Ok(())
     }
@@ -217,7 +269,10 @@ impl Loading {
             let file = file
                 .ok_or_else(|| Error::invalid(format!("the {name} checkpoint was never opened")))?;
             let source = file.source().to_string();
-            file.finish(&mut self.weights)?;
+            match file {
+                Streamed::Safetensors(f) => f.finish(&mut self.weights)?,
+                Streamed::Torch(f) => f.finish(&mut self.weights)?,
+            };
             self.weights.set_source(&source);
         }
         Ok(())

@@ -342,6 +342,24 @@ await step('a published captioner (ViT + GPT-2 VisionEncoderDecoderModel) captio
   await p4.close();
 });
 
+await step('a published captioner saved as pytorch_model.bin loads in the page (pickle read as data)', async () => {
+  const p5 = await browser.newPage();
+  await p5.goto(`${url}?clip=/fixtures/clip_a/&model=/fixtures/ved_vit_bin/`);
+  await p5.evaluate(() => window.glimpse.ready);
+  await captionOptions(p5, PEFT_CAPTION);
+  await p5.setInputFiles('#file-input', [path.join(fixtures, 'images/portrait.png')]);
+  await until(p5, () => window.glimpse.state.photos[0]?.caption, null, 'caption from pytorch_model.bin');
+  assert.deepEqual(await p5.evaluate(() => window.glimpse.state.photos[0].caption.tokens), vedDetails.portrait.tokens);
+  const bins = log.filter((r) => r.path.endsWith('ved_vit_bin/pytorch_model.bin'));
+  assert.ok(bins.every((r) => r.range), 'every read of the .bin is a range request');
+  await p5.goto(`${url}?clip=/fixtures/clip_a/&model=/fixtures/evil_pickle/`);
+  await p5.evaluate(() => window.glimpse.ready);
+  await p5.click('#caption-all');
+  await until(p5, () => !document.getElementById('banner').hidden, null, 'the refusal', true);
+  assert.match(await p5.textContent('#banner-text'), /pickle calls `posix\.system`.*not executed/);
+  await p5.close();
+});
+
 await step('peak wasm memory while loading stays near the largest tensor, whatever the file size', async () => {
   const p3 = await browser.newPage();
   await p3.goto(url);

@@ -194,3 +194,61 @@ fn incomplete_and_truncated_downloads_are_refused() {
     let err = new().finish_clip().err().unwrap().to_string();
     assert!(err.contains("never opened"), "{err}");
 }
+
+#[test]
+fn streamed_pytorch_bin_equals_the_folder_loader() {
+    use glimpse::hf::torch_zip::TAIL_LEN;
+    let device = Device::flex();
+    let dir = fixtures().join("ved_vit_bin");
+    let bytes = std::fs::read(dir.join("pytorch_model.bin")).unwrap();
+    let len = bytes.len() as u64;
+    let mut l = Loading::pretrained(
+        &device,
+        &text("ved_vit_bin/config.json"),
+        Some(&text("ved_vit_bin/preprocessor_config.json")),
+        Some(&text("ved_vit_bin/generation_config.json")),
+        None,
+        BUNDLED_GPT2_TOKENIZER,
+    )
+    .unwrap();
+    let tail_start = len.saturating_sub(TAIL_LEN);
+    let (a, b) = l
+        .open_torch(
+            "model",
+            "pytorch_model.bin",
+            &bytes[tail_start as usize..],
+            tail_start,
+            len,
+        )
+        .unwrap();
+    let plan = l
+        .torch_pickle("model", &bytes[a as usize..b as usize])
+        .unwrap();
+    for chunk in plan.chunks {
+        l.put(
+            "model",
+            chunk.tensors[0].index,
+            bytes[chunk.start as usize..chunk.end as usize].to_vec(),
+        )
+        .unwrap();
+    }
+    let streamed = l.finish_captioner().unwrap();
+    let (model, config) =
+        files::load_pretrained(&fixtures().join("ved_vit"), None, &device).unwrap();
+    let folder = CaptionPipeline::new(
+        model,
+        config,
+        Gpt2Tokenizer::from_bytes(BUNDLED_GPT2_TOKENIZER).unwrap(),
+        &device,
+    );
+    let img = glimpse::image::open(&fixtures().join("images/portrait.png")).unwrap();
+    let cfg = GenerateConfig {
+        beams: 3,
+        max_new_tokens: 8,
+        ..GenerateConfig::default()
+    };
+    assert_eq!(
+        block(streamed.caption(&img, &cfg)).unwrap(),
+        block(folder.caption(&img, &cfg)).unwrap()
+    );
+}
