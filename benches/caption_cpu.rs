@@ -13,34 +13,17 @@ use glimpse::task::embed::read_vec;
 use glimpse::task::generate::{GenerateConfig, generate};
 
 fn main() {
-    let tokens: usize = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with("--"))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(20);
+    let tokens: usize = std::env::args().skip(1).find(|a| !a.starts_with("--")).and_then(|a| a.parse().ok()).unwrap_or(20);
     let device = Device::flex();
     let clip = ClipConfig::preset("openai/clip-vit-large-patch14-336").unwrap();
-    let cfg = CaptionerConfig::new(
-        EncoderConfig::clip(clip.vision),
-        None,
-        Gpt2Config::gpt2_small(),
-        None,
-        None,
-        true,
-    )
-    .unwrap();
+    let cfg = CaptionerConfig::new(EncoderConfig::clip(clip.vision), None, Gpt2Config::gpt2_small(), None, None, true).unwrap();
     let model = Captioner::load(&mut Weights::random(&device, 0.02), &cfg, true);
     let pixels = Tensor::<4>::random([1, 3, 336, 336], Distribution::Normal(0.0, 1.0), &device);
     // Warm-up.
     let enc = model.encode(pixels.clone());
     let _ = pollster::block_on(read_vec(enc.clone()));
     for beams in [1usize, 3] {
-        let g = GenerateConfig {
-            beams,
-            max_new_tokens: tokens,
-            eos: u32::MAX,
-            ..Default::default()
-        };
+        let g = GenerateConfig { beams, max_new_tokens: tokens, eos: u32::MAX, ..Default::default() };
         let runs = 3;
         let (mut te, mut td) = (Vec::new(), Vec::new());
         for _ in 0..runs {
@@ -60,11 +43,7 @@ fn main() {
         let (e, d) = (med(te), med(td));
         println!(
             "{}: {:.2} s per caption ({tokens} tokens): encoder {:.2} s ({:.0}%), decoder {:.2} s ({:.0}%, {:.0} ms/token incl. attention maps)",
-            if beams == 1 {
-                "greedy".to_string()
-            } else {
-                format!("beam {beams}")
-            },
+            if beams == 1 { "greedy".to_string() } else { format!("beam {beams}") },
             e + d,
             e,
             100.0 * e / (e + d),

@@ -32,11 +32,7 @@ fn bench(name: &str, device: &Device, runs: usize) {
             times.push(t.elapsed().as_secs_f64()); // the first run is a warm-up
         }
     }
-    println!(
-        "{name}: {:.3} s per image (median of {runs}, batch 1, {s}px, burn Flex CPU, {} threads)",
-        median(times),
-        rayon_threads()
-    );
+    println!("{name}: {:.3} s per image (median of {runs}, batch 1, {s}px, burn Flex CPU, {} threads)", median(times), rayon_threads());
 }
 
 fn rayon_threads() -> usize {
@@ -44,18 +40,9 @@ fn rayon_threads() -> usize {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let models = if args.is_empty() {
-        vec![
-            "openai/clip-vit-base-patch32".to_string(),
-            "openai/clip-vit-large-patch14".to_string(),
-        ]
-    } else {
-        args
-    };
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let models =
+        if args.is_empty() { vec!["openai/clip-vit-base-patch32".to_string(), "openai/clip-vit-large-patch14".to_string()] } else { args };
     let device = Device::flex();
     for m in models {
         bench(&m, &device, 5);

@@ -17,9 +17,7 @@ use glimpse::tokenize::{BUNDLED_GPT2_TOKENIZER, Gpt2Tokenizer};
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -47,27 +45,10 @@ fn main() {
         out["embed_s"] = median(times).into();
     }
     if let (Some(enc), Some(dec)) = (arg("--encoder"), arg("--decoder")) {
-        let (model, config) = files::load(
-            &PathBuf::from(enc),
-            &PathBuf::from(dec),
-            None,
-            &device,
-            false,
-        )
-        .unwrap();
-        let pipeline = CaptionPipeline::new(
-            model,
-            config,
-            Gpt2Tokenizer::from_bytes(BUNDLED_GPT2_TOKENIZER).unwrap(),
-            &device,
-        );
+        let (model, config) = files::load(&PathBuf::from(enc), &PathBuf::from(dec), None, &device, false).unwrap();
+        let pipeline = CaptionPipeline::new(model, config, Gpt2Tokenizer::from_bytes(BUNDLED_GPT2_TOKENIZER).unwrap(), &device);
         // No stop token: every run generates exactly `tokens` tokens.
-        let cfg = GenerateConfig {
-            beams: 1,
-            max_new_tokens: tokens,
-            eos: u32::MAX,
-            ..GenerateConfig::default()
-        };
+        let cfg = GenerateConfig { beams: 1, max_new_tokens: tokens, eos: u32::MAX, ..GenerateConfig::default() };
         let _ = pollster::block_on(pipeline.caption(&image, &cfg)).unwrap();
         let times = (0..runs)
             .map(|_| {

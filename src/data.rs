@@ -39,10 +39,7 @@ pub struct CaptionedImage {
 impl CaptionedImage {
     /// The file name without its extension: the key of DLCV prediction files.
     pub fn stem(&self) -> &str {
-        std::path::Path::new(&self.file_name)
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or(&self.file_name)
+        std::path::Path::new(&self.file_name).file_stem().and_then(|s| s.to_str()).unwrap_or(&self.file_name)
     }
 }
 
@@ -53,33 +50,14 @@ pub fn parse_coco(text: &str, path: &str) -> Result<Vec<CaptionedImage>> {
     })?;
     let mut by_id: BTreeMap<i64, CaptionedImage> = BTreeMap::new();
     for im in raw.images {
-        if by_id
-            .insert(
-                im.id,
-                CaptionedImage {
-                    id: im.id,
-                    file_name: im.file_name,
-                    captions: vec![],
-                },
-            )
-            .is_some()
-        {
-            return Err(Error::config(
-                path,
-                format!("image id {} appears twice", im.id),
-            ));
+        if by_id.insert(im.id, CaptionedImage { id: im.id, file_name: im.file_name, captions: vec![] }).is_some() {
+            return Err(Error::config(path, format!("image id {} appears twice", im.id)));
         }
     }
     for a in raw.annotations {
-        let im = by_id.get_mut(&a.image_id).ok_or_else(|| {
-            Error::config(
-                path,
-                format!(
-                    "an annotation names image_id {}, which is not in `images`",
-                    a.image_id
-                ),
-            )
-        })?;
+        let im = by_id
+            .get_mut(&a.image_id)
+            .ok_or_else(|| Error::config(path, format!("an annotation names image_id {}, which is not in `images`", a.image_id)))?;
         im.captions.push(a.caption);
     }
     if by_id.is_empty() {
@@ -103,17 +81,9 @@ mod tests {
         let ok = r#"{"images": [{"file_name": "a/000.jpg", "id": 3}], "annotations": [{"image_id": 3, "caption": "x"}, {"image_id": 3, "caption": "y"}]}"#;
         let v = parse_coco(ok, "ann.json").unwrap();
         assert_eq!((v[0].stem(), v[0].captions.len()), ("000", 2));
-        let e = parse_coco(
-            r#"{"images": [{"name": "a.jpg", "id": 1}], "annotations": []}"#,
-            "ann.json",
-        )
-        .unwrap_err();
+        let e = parse_coco(r#"{"images": [{"name": "a.jpg", "id": 1}], "annotations": []}"#, "ann.json").unwrap_err();
         assert!(e.to_string().contains("file_name"), "{e}");
-        let e = parse_coco(
-            r#"{"images": [], "annotations": [{"image_id": 9, "caption": "x"}]}"#,
-            "ann.json",
-        )
-        .unwrap_err();
+        let e = parse_coco(r#"{"images": [], "annotations": [{"image_id": 9, "caption": "x"}]}"#, "ann.json").unwrap_err();
         assert!(e.to_string().contains("image_id 9"), "{e}");
     }
 }

@@ -24,9 +24,7 @@ impl FromStr for Backend {
         match s.to_ascii_lowercase().as_str() {
             "cpu" | "flex" => Ok(Self::Cpu),
             "wgpu" | "gpu" | "webgpu" => Ok(Self::Wgpu),
-            other => Err(Error::invalid(format!(
-                "unknown backend `{other}` (cpu or wgpu)"
-            ))),
+            other => Err(Error::invalid(format!("unknown backend `{other}` (cpu or wgpu)"))),
         }
     }
 }
@@ -44,16 +42,11 @@ impl fmt::Display for Backend {
 /// later calls return the same device.
 #[cfg(not(target_family = "wasm"))]
 pub fn init(backend: Backend) -> Result<Device> {
-    static WGPU: std::sync::OnceLock<std::result::Result<Device, String>> =
-        std::sync::OnceLock::new();
+    static WGPU: std::sync::OnceLock<std::result::Result<Device, String>> = std::sync::OnceLock::new();
     match backend {
         Backend::Cpu => Ok(Device::flex()),
         Backend::Wgpu => WGPU
-            .get_or_init(|| {
-                Device::wgpu_options()
-                    .init()
-                    .map_err(|e| format!("no usable GPU adapter for wgpu: {e}"))
-            })
+            .get_or_init(|| Device::wgpu_options().init().map_err(|e| format!("no usable GPU adapter for wgpu: {e}")))
             .clone()
             .map_err(Error::Device),
     }
@@ -62,10 +55,7 @@ pub fn init(backend: Backend) -> Result<Device> {
 /// Initialises the WebGPU device (browser).
 #[cfg(target_family = "wasm")]
 pub async fn init_webgpu() -> Result<Device> {
-    Device::wgpu_options()
-        .init_async()
-        .await
-        .map_err(|e| Error::Device(format!("WebGPU is not available: {e}")))
+    Device::wgpu_options().init_async().await.map_err(|e| Error::Device(format!("WebGPU is not available: {e}")))
 }
 
 /// Whether wgpu sees a hardware GPU (not a software rasteriser such as lavapipe or llvmpipe).
@@ -74,12 +64,7 @@ pub fn hardware_gpu_available() -> bool {
     use burn::tensor::wgpu::wgpu;
     let instance = wgpu::Instance::default();
     let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-    adapters.iter().any(|a| {
-        matches!(
-            a.get_info().device_type,
-            wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu
-        )
-    })
+    adapters.iter().any(|a| matches!(a.get_info().device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu))
 }
 
 /// Initialises a device by name: `cpu`, `wgpu`, or `auto` (wgpu when a hardware GPU adapter

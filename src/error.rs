@@ -12,11 +12,7 @@ pub enum TensorProblem {
     /// The model needs this tensor and the checkpoint does not have it.
     Missing { key: String, expected: Vec<usize> },
     /// The checkpoint has the tensor with another shape.
-    Shape {
-        key: String,
-        expected: Vec<usize>,
-        found: Vec<usize>,
-    },
+    Shape { key: String, expected: Vec<usize>, found: Vec<usize> },
     /// The checkpoint has a tensor the model has no place for (e.g. a PEFT checkpoint trained
     /// for a deeper decoder).
     Unexpected { key: String },
@@ -30,22 +26,12 @@ impl fmt::Display for TensorProblem {
             Self::Missing { key, expected } => {
                 write!(f, "missing tensor `{key}` (expected shape {expected:?})")
             }
-            Self::Shape {
-                key,
-                expected,
-                found,
-            } => {
-                write!(
-                    f,
-                    "tensor `{key}` has shape {found:?}, expected {expected:?}"
-                )
+            Self::Shape { key, expected, found } => {
+                write!(f, "tensor `{key}` has shape {found:?}, expected {expected:?}")
             }
             Self::Unexpected { key } => write!(f, "tensor `{key}` is not used by this model"),
             Self::Dtype { key, found } => {
-                write!(
-                    f,
-                    "tensor `{key}` has dtype {found}, expected a float type (F32, F16, BF16, F64)"
-                )
+                write!(f, "tensor `{key}` has dtype {found}, expected a float type (F32, F16, BF16, F64)")
             }
         }
     }
@@ -56,10 +42,7 @@ impl fmt::Display for TensorProblem {
 pub enum Error {
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 
     /// A JSON/TOML configuration file is malformed or lacks a field.
     #[error("{path}: {message}")]
@@ -78,10 +61,7 @@ pub enum Error {
     #[error("{path}: checkpoint does not fit the model ({} problem{}):\n  {}",
         problems.len(), if problems.len() == 1 { "" } else { "s" },
         problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
-    Checkpoint {
-        path: String,
-        problems: Vec<TensorProblem>,
-    },
+    Checkpoint { path: String, problems: Vec<TensorProblem> },
 
     /// An image could not be decoded or is unacceptable (size, format).
     #[error("{path}: {message}")]
@@ -103,26 +83,17 @@ pub enum Error {
 impl Error {
     /// An I/O error on `path`.
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.as_ref().display().to_string(),
-            source,
-        }
+        Self::Io { path: path.as_ref().display().to_string(), source }
     }
 
     /// A malformed configuration file.
     pub fn config(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Config {
-            path: path.into(),
-            message: message.into(),
-        }
+        Self::Config { path: path.into(), message: message.into() }
     }
 
     /// A bad image.
     pub fn image(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Image {
-            path: path.into(),
-            message: message.into(),
-        }
+        Self::Image { path: path.into(), message: message.into() }
     }
 
     /// An invalid request.

@@ -30,41 +30,23 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
     let reader = || ImageReader::new(Cursor::new(bytes)).with_guessed_format();
     let guessed = reader().map_err(|e| Error::image(name, e.to_string()))?;
     let format = match guessed.format() {
-        Some(f @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP | ImageFormat::Gif)) => {
-            f
-        }
+        Some(f @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP | ImageFormat::Gif)) => f,
         Some(other) => {
-            return Err(Error::image(
-                name,
-                format!("{other:?} images are not supported (PNG, JPEG, WebP or GIF)"),
-            ));
+            return Err(Error::image(name, format!("{other:?} images are not supported (PNG, JPEG, WebP or GIF)")));
         }
         None => {
-            return Err(Error::image(
-                name,
-                "not a recognised image (expected PNG, JPEG, WebP or GIF)",
-            ));
+            return Err(Error::image(name, "not a recognised image (expected PNG, JPEG, WebP or GIF)"));
         }
     };
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
-        return Err(Error::image(
-            name,
-            "JPEG data is truncated (no end-of-image marker after the image data)",
-        ));
+        return Err(Error::image(name, "JPEG data is truncated (no end-of-image marker after the image data)"));
     }
-    let (w, h) = guessed
-        .into_dimensions()
-        .map_err(|e| Error::image(name, format!("unreadable {format:?} header: {e}")))?;
+    let (w, h) = guessed.into_dimensions().map_err(|e| Error::image(name, format!("unreadable {format:?} header: {e}")))?;
     if w == 0 || h == 0 {
         return Err(Error::image(name, format!("image has no pixels ({w}x{h})")));
     }
     if w > MAX_SIDE || h > MAX_SIDE || u64::from(w) * u64::from(h) > MAX_PIXELS {
-        return Err(Error::image(
-            name,
-            format!(
-                "image is {w}x{h} pixels, over the limit of {MAX_SIDE} per side and {MAX_PIXELS} pixels"
-            ),
-        ));
+        return Err(Error::image(name, format!("image is {w}x{h} pixels, over the limit of {MAX_SIDE} per side and {MAX_PIXELS} pixels")));
     }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
@@ -72,14 +54,9 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<RgbImage> {
     limits.max_alloc = Some(MAX_PIXELS * 8);
     let mut reader = reader().map_err(|e| Error::image(name, e.to_string()))?;
     reader.limits(limits);
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| Error::image(name, format!("cannot decode {format:?}: {e}")))?;
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder)
-        .map_err(|e| Error::image(name, format!("cannot decode {format:?}: {e}")))?;
+    let mut decoder = reader.into_decoder().map_err(|e| Error::image(name, format!("cannot decode {format:?}: {e}")))?;
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| Error::image(name, format!("cannot decode {format:?}: {e}")))?;
     img.apply_orientation(orientation);
     Ok(img.to_rgb8())
 }
@@ -135,20 +112,14 @@ fn coefficients(in_size: usize, out_size: usize, filter: Filter) -> Vec<(usize, 
             let center = (xx as f64 + 0.5) * scale;
             let xmin = ((center - support + 0.5) as i64).max(0) as usize;
             let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
-            let w: Vec<f64> = (xmin..xmax)
-                .map(|x| f((x as f64 - center + 0.5) * ss))
-                .collect();
+            let w: Vec<f64> = (xmin..xmax).map(|x| f((x as f64 - center + 0.5) * ss)).collect();
             let total: f64 = w.iter().sum();
             let k = w
                 .iter()
                 .map(|&v| {
                     let v = if total != 0.0 { v / total } else { v };
                     let s = v * f64::from(1u32 << PRECISION_BITS);
-                    if s < 0.0 {
-                        (s - 0.5) as i32
-                    } else {
-                        (s + 0.5) as i32
-                    }
+                    if s < 0.0 { (s - 0.5) as i32 } else { (s + 0.5) as i32 }
                 })
                 .collect();
             (xmin, k)
@@ -215,17 +186,9 @@ pub fn resize_pil(img: &RgbImage, width: u32, height: u32, filter: Filter) -> Rg
 
 /// Target (width, height) of HF's `get_resize_output_image_size` for a shortest-edge resize.
 pub fn shortest_edge_size(width: u32, height: u32, edge: u32) -> (u32, u32) {
-    let (short, long) = if width <= height {
-        (width, height)
-    } else {
-        (height, width)
-    };
+    let (short, long) = if width <= height { (width, height) } else { (height, width) };
     let new_long = (f64::from(edge) * f64::from(long) / f64::from(short)) as u32;
-    if width <= height {
-        (edge, new_long)
-    } else {
-        (new_long, edge)
-    }
+    if width <= height { (edge, new_long) } else { (new_long, edge) }
 }
 
 /// Center crop as HF's `center_crop` (zero padding where the crop is larger than the image).
@@ -239,11 +202,7 @@ pub fn center_crop(img: &RgbImage, crop_h: u32, crop_w: u32) -> RgbImage {
     RgbImage::from_fn(crop_w, crop_h, |x, y| {
         let sy = top + i64::from(y) - top_pad;
         let sx = left + i64::from(x) - left_pad;
-        if (0..h).contains(&sy) && (0..w).contains(&sx) {
-            *img.get_pixel(sx as u32, sy as u32)
-        } else {
-            image::Rgb([0, 0, 0])
-        }
+        if (0..h).contains(&sy) && (0..w).contains(&sx) { *img.get_pixel(sx as u32, sy as u32) } else { image::Rgb([0, 0, 0]) }
     })
 }
 

@@ -75,11 +75,7 @@ mod tests {
     #[test]
     fn viridis_endpoints() {
         // The polynomial fit stays within a few levels of matplotlib's table.
-        let close = |a: [u8; 3], b: [u8; 3]| {
-            a.iter()
-                .zip(b)
-                .all(|(x, y)| (*x as i32 - y as i32).abs() <= 5)
-        };
+        let close = |a: [u8; 3], b: [u8; 3]| a.iter().zip(b).all(|(x, y)| (*x as i32 - y as i32).abs() <= 5);
         assert!(close(viridis(0.0), [68, 1, 84]), "{:?}", viridis(0.0));
         assert!(close(viridis(1.0), [253, 231, 37]), "{:?}", viridis(1.0));
     }

@@ -26,8 +26,7 @@ pub struct ClipTokenizer {
 impl ClipTokenizer {
     /// From the bytes of a `tokenizer.json`; `max_len` is the text tower's position count.
     pub fn from_bytes(json: &[u8], max_len: usize) -> Result<Self> {
-        let mut inner = Tokenizer::from_bytes(json)
-            .map_err(|e| Error::Tokenizer(format!("invalid tokenizer.json: {e}")))?;
+        let mut inner = Tokenizer::from_bytes(json).map_err(|e| Error::Tokenizer(format!("invalid tokenizer.json: {e}")))?;
         inner
             .with_truncation(Some(TruncationParams {
                 max_length: max_len,
@@ -52,8 +51,7 @@ impl ClipTokenizer {
         let path = dir.join("tokenizer.json");
         if path.exists() {
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            Self::from_bytes(&bytes, max_len)
-                .map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))
+            Self::from_bytes(&bytes, max_len).map_err(|e| Error::Tokenizer(format!("{}: {e}", path.display())))
         } else {
             Self::bundled(max_len)
         }
@@ -61,10 +59,7 @@ impl ClipTokenizer {
 
     /// Ids of one text: `<|startoftext|> ... <|endoftext|>`, at most `max_len` of them.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .inner
-            .encode(text, true)
-            .map_err(|e| Error::Tokenizer(format!("cannot encode {text:?}: {e}")))?;
+        let enc = self.inner.encode(text, true).map_err(|e| Error::Tokenizer(format!("cannot encode {text:?}: {e}")))?;
         let mut ids = enc.get_ids().to_vec();
         // A tokenizer.json without a post-processor would give bare BPE ids: add the specials.
         if ids.first() != Some(&CLIP_BOS) {
@@ -93,10 +88,7 @@ pub struct Gpt2Tokenizer {
 impl Gpt2Tokenizer {
     /// From the bytes of a `tokenizer.json`.
     pub fn from_bytes(json: &[u8]) -> Result<Self> {
-        Ok(Self {
-            inner: Tokenizer::from_bytes(json)
-                .map_err(|e| Error::Tokenizer(format!("invalid tokenizer.json: {e}")))?,
-        })
+        Ok(Self { inner: Tokenizer::from_bytes(json).map_err(|e| Error::Tokenizer(format!("invalid tokenizer.json: {e}")))? })
     }
 
     /// `tokenizer.json` from the decoder folder if present, else the bundled one.
@@ -113,19 +105,12 @@ impl Gpt2Tokenizer {
 
     /// Ids of a text (no special tokens added).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        Ok(self
-            .inner
-            .encode(text, false)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?
-            .get_ids()
-            .to_vec())
+        Ok(self.inner.encode(text, false).map_err(|e| Error::Tokenizer(e.to_string()))?.get_ids().to_vec())
     }
 
     /// Text of ids, special tokens skipped.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner
-            .decode(ids, true)
-            .map_err(|e| Error::Tokenizer(e.to_string()))
+        self.inner.decode(ids, true).map_err(|e| Error::Tokenizer(e.to_string()))
     }
 
     /// Each id's own text (for word chips and panel titles).

@@ -28,8 +28,7 @@ fn js(e: Error) -> JsValue {
 }
 
 fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue, JsValue> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsError::new(&e.to_string()).into())
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&e.to_string()).into())
 }
 
 struct State {
@@ -51,15 +50,8 @@ pub struct Engine {
 pub async fn create_engine() -> Result<Engine, JsValue> {
     console_error_panic_hook::set_once();
     let device = crate::device::init_webgpu().await.map_err(js)?;
-    let state = State {
-        device,
-        clip: RefCell::new(None),
-        captioner: RefCell::new(None),
-        loading: RefCell::new(None),
-    };
-    Ok(Engine {
-        state: Rc::new(state),
-    })
+    let state = State { device, clip: RefCell::new(None), captioner: RefCell::new(None), loading: RefCell::new(None) };
+    Ok(Engine { state: Rc::new(state) })
 }
 
 fn towers(name: &str) -> Result<Towers, JsValue> {
@@ -67,9 +59,7 @@ fn towers(name: &str) -> Result<Towers, JsValue> {
         "both" => Ok(Towers::Both),
         "vision" => Ok(Towers::Vision),
         "text" => Ok(Towers::Text),
-        other => Err(js(Error::invalid(format!(
-            "unknown towers `{other}` (both, vision, text)"
-        )))),
+        other => Err(js(Error::invalid(format!("unknown towers `{other}` (both, vision, text)")))),
     }
 }
 
@@ -77,21 +67,8 @@ fn towers(name: &str) -> Result<Towers, JsValue> {
 impl Engine {
     /// Begins loading a CLIP model from its config texts; its weights follow as part `clip`.
     #[wasm_bindgen(js_name = beginClip)]
-    pub fn begin_clip(
-        &self,
-        config: &str,
-        preprocessor: Option<String>,
-        tokenizer: Option<Vec<u8>>,
-        which: &str,
-    ) -> Result<(), JsValue> {
-        let l = Loading::clip(
-            &self.state.device,
-            config,
-            preprocessor.as_deref(),
-            tokenizer.as_deref(),
-            towers(which)?,
-        )
-        .map_err(js)?;
+    pub fn begin_clip(&self, config: &str, preprocessor: Option<String>, tokenizer: Option<Vec<u8>>, which: &str) -> Result<(), JsValue> {
+        let l = Loading::clip(&self.state.device, config, preprocessor.as_deref(), tokenizer.as_deref(), towers(which)?).map_err(js)?;
         *self.state.loading.borrow_mut() = Some(l);
         Ok(())
     }
@@ -148,49 +125,27 @@ impl Engine {
     #[wasm_bindgen(js_name = captionDefaults)]
     pub fn caption_defaults(&self) -> Result<JsValue, JsValue> {
         let g = &self.captioner()?.config.generation;
-        to_js(
-            &serde_json::json!({ "beams": g.num_beams, "maxTokens": g.max_length.map(|l| l.saturating_sub(1).max(1)) }),
-        )
+        to_js(&serde_json::json!({ "beams": g.num_beams, "maxTokens": g.max_length.map(|l| l.saturating_sub(1).max(1)) }))
     }
 
-    fn with_loading<T>(
-        &self,
-        f: impl FnOnce(&mut Loading) -> crate::Result<T>,
-    ) -> Result<T, JsValue> {
+    fn with_loading<T>(&self, f: impl FnOnce(&mut Loading) -> crate::Result<T>) -> Result<T, JsValue> {
         let mut slot = self.state.loading.borrow_mut();
-        let l = slot
-            .as_mut()
-            .ok_or_else(|| js(Error::invalid("no model is being loaded")))?;
+        let l = slot.as_mut().ok_or_else(|| js(Error::invalid("no model is being loaded")))?;
         f(l).map_err(js)
     }
 
     /// Opens a part's safetensors file from its first bytes; returns the plan of what to fetch
     /// (`{header_len, file_len, bytes, chunks: [{start, end, tensors: [{index, start, end}]}]}`).
-    pub fn open(
-        &self,
-        part: &str,
-        source: &str,
-        start: &[u8],
-        total_len: Option<f64>,
-    ) -> Result<JsValue, JsValue> {
-        let plan =
-            self.with_loading(|l| l.open(part, source, start, total_len.map(|n| n as u64)))?;
+    pub fn open(&self, part: &str, source: &str, start: &[u8], total_len: Option<f64>) -> Result<JsValue, JsValue> {
+        let plan = self.with_loading(|l| l.open(part, source, start, total_len.map(|n| n as u64)))?;
         to_js(&plan)
     }
 
     /// Opens a part's `pytorch_model.bin` from its last bytes (`tail` starting at `tail_start`
     /// of a `len`-byte file); returns `[start, end]`, the bytes holding its pickle.
     #[wasm_bindgen(js_name = openTorch)]
-    pub fn open_torch(
-        &self,
-        part: &str,
-        source: &str,
-        tail: &[u8],
-        tail_start: f64,
-        len: f64,
-    ) -> Result<Vec<f64>, JsValue> {
-        let (a, b) =
-            self.with_loading(|l| l.open_torch(part, source, tail, tail_start as u64, len as u64))?;
+    pub fn open_torch(&self, part: &str, source: &str, tail: &[u8], tail_start: f64, len: f64) -> Result<Vec<f64>, JsValue> {
+        let (a, b) = self.with_loading(|l| l.open_torch(part, source, tail, tail_start as u64, len as u64))?;
         Ok(vec![a as f64, b as f64])
     }
 
@@ -210,12 +165,7 @@ impl Engine {
     /// Ends the load started last: the model replaces the previous one of its kind. Returns
     /// `"clip"` or `"captioner"`.
     pub fn finish(&self) -> Result<String, JsValue> {
-        let l = self
-            .state
-            .loading
-            .borrow_mut()
-            .take()
-            .ok_or_else(|| js(Error::invalid("no model is being loaded")))?;
+        let l = self.state.loading.borrow_mut().take().ok_or_else(|| js(Error::invalid("no model is being loaded")))?;
         if l.is_captioner() {
             *self.state.captioner.borrow_mut() = Some(Rc::new(l.finish_captioner().map_err(js)?));
             Ok("captioner".into())
@@ -231,19 +181,11 @@ impl Engine {
     }
 
     fn clip(&self) -> Result<Rc<Clip>, JsValue> {
-        self.state
-            .clip
-            .borrow()
-            .clone()
-            .ok_or_else(|| js(Error::invalid("no CLIP model is loaded")))
+        self.state.clip.borrow().clone().ok_or_else(|| js(Error::invalid("no CLIP model is loaded")))
     }
 
     fn captioner(&self) -> Result<Rc<CaptionPipeline>, JsValue> {
-        self.state
-            .captioner
-            .borrow()
-            .clone()
-            .ok_or_else(|| js(Error::invalid("no captioner is loaded")))
+        self.state.captioner.borrow().clone().ok_or_else(|| js(Error::invalid("no captioner is loaded")))
     }
 
     /// Side of the square images the CLIP model takes.
@@ -296,11 +238,7 @@ impl Engine {
             let seen = image::DynamicImage::ImageRgb8(captioner.seen(&img)).to_rgba8();
             let obj = to_js(&out)?;
             Reflect::set(&obj, &"size".into(), &JsValue::from(seen.width()))?;
-            Reflect::set(
-                &obj,
-                &"seen".into(),
-                &Uint8Array::from(seen.as_raw().as_slice()).into(),
-            )?;
+            Reflect::set(&obj, &"seen".into(), &Uint8Array::from(seen.as_raw().as_slice()).into())?;
             Ok(obj)
         })
     }
@@ -311,11 +249,7 @@ fn generate_config(options: &JsValue) -> Result<GenerateConfig, JsValue> {
     if options.is_undefined() || options.is_null() {
         return Ok(cfg);
     }
-    let num = |key: &str| {
-        Reflect::get(options, &key.into())
-            .ok()
-            .and_then(|v| v.as_f64())
-    };
+    let num = |key: &str| Reflect::get(options, &key.into()).ok().and_then(|v| v.as_f64());
     if let Some(v) = num("beams") {
         cfg.beams = v as usize;
     }
@@ -328,11 +262,7 @@ fn generate_config(options: &JsValue) -> Result<GenerateConfig, JsValue> {
     if let Some(v) = num("noRepeatNgram") {
         cfg.no_repeat_ngram_size = v as usize;
     }
-    if Reflect::get(options, &"noStop".into())
-        .ok()
-        .and_then(|v| v.as_bool())
-        == Some(true)
-    {
+    if Reflect::get(options, &"noStop".into()).ok().and_then(|v| v.as_bool()) == Some(true) {
         cfg.eos = u32::MAX; // benchmarks: always generate maxTokens tokens
     }
     Ok(cfg)
@@ -342,25 +272,11 @@ fn generate_config(options: &JsValue) -> Result<GenerateConfig, JsValue> {
 /// `texts` are concatenated normalised embeddings of width `dim`, `texts` template-major
 /// (`texts[t * labels + c]`), and `templates` the template indices forming the ensemble.
 #[wasm_bindgen(js_name = zeroShot)]
-pub fn zero_shot(
-    images: &[f32],
-    texts: &[f32],
-    dim: usize,
-    labels: usize,
-    templates: &[u32],
-    scale: f32,
-) -> Vec<f32> {
-    let rows = |v: &[f32]| {
-        v.chunks(dim.max(1))
-            .map(<[f32]>::to_vec)
-            .collect::<Vec<_>>()
-    };
+pub fn zero_shot(images: &[f32], texts: &[f32], dim: usize, labels: usize, templates: &[u32], scale: f32) -> Vec<f32> {
+    let rows = |v: &[f32]| v.chunks(dim.max(1)).map(<[f32]>::to_vec).collect::<Vec<_>>();
     let tpl: Vec<usize> = templates.iter().map(|&t| t as usize).collect();
     let classes = zeroshot::class_embeddings(&rows(texts), labels, &tpl);
-    rows(images)
-        .iter()
-        .flat_map(|e| zeroshot::probabilities(e, &classes, scale))
-        .collect()
+    rows(images).iter().flat_map(|e| zeroshot::probabilities(e, &classes, scale)).collect()
 }
 
 /// CLIPScore of a normalised image and text embedding.
@@ -379,9 +295,7 @@ pub fn parse_labels(text: &str, name: &str) -> Result<Vec<String>, JsValue> {
 /// a label), as the CLI reads it; `undefined` when unknown.
 #[wasm_bindgen(js_name = truthOf)]
 pub fn truth_of(labels_text: &str, path: &str) -> Option<usize> {
-    LabelSet::parse(labels_text, "labels")
-        .ok()?
-        .truth_of(Path::new(path))
+    LabelSet::parse(labels_text, "labels").ok()?.truth_of(Path::new(path))
 }
 
 /// Fills a prompt template (`{}` takes the label); an error names a template without a slot.

@@ -79,28 +79,18 @@ pub fn run(a: CaptionArgs) -> Result<()> {
         (Some(m), _, _) => (files::load_pretrained(m, a.peft.as_deref(), &device)?, m),
         (None, Some(e), Some(d)) => (files::load(e, d, a.peft.as_deref(), &device, false)?, d),
         _ => {
-            return Err(Error::invalid(
-                "give --model DIR (a published captioner) or --encoder DIR --decoder DIR",
-            ));
+            return Err(Error::invalid("give --model DIR (a published captioner) or --encoder DIR --decoder DIR"));
         }
     };
     let g = &config.generation;
     let cfg = GenerateConfig {
         beams: a.beams.or(g.num_beams).unwrap_or(1),
-        max_new_tokens: a
-            .max_tokens
-            .or(g.max_length.map(|l| l.saturating_sub(1).max(1)))
-            .unwrap_or(30),
+        max_new_tokens: a.max_tokens.or(g.max_length.map(|l| l.saturating_sub(1).max(1))).unwrap_or(30),
         length_penalty: a.length_penalty.or(g.length_penalty).unwrap_or(1.0),
         no_repeat_ngram_size: a.no_repeat_ngram.or(g.no_repeat_ngram_size).unwrap_or(0),
         ..GenerateConfig::default()
     };
-    let pipeline = CaptionPipeline::new(
-        model,
-        config,
-        Gpt2Tokenizer::from_dir_or_bundled(tokenizer_dir)?,
-        &device,
-    );
+    let pipeline = CaptionPipeline::new(model, config, Gpt2Tokenizer::from_dir_or_bundled(tokenizer_dir)?, &device);
 
     let bar = progress(paths.len(), "captioning");
     let mut captions = BTreeMap::new();
@@ -108,21 +98,11 @@ pub fn run(a: CaptionArgs) -> Result<()> {
     for p in &paths {
         let img = image::open(p)?;
         let out = pollster::block_on(pipeline.caption(&img, &cfg))?;
-        let stem = p
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("image")
-            .to_string();
+        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("image").to_string();
         if let Some(d) = &a.attention_dir {
-            let fig = super::figure::attention_figure(
-                &pipeline.seen(&img),
-                &out.words,
-                &out.attention,
-                out.grid[0],
-            );
+            let fig = super::figure::attention_figure(&pipeline.seen(&img), &out.words, &out.attention, out.grid[0]);
             let file = d.join(format!("{stem}.png"));
-            fig.save(&file)
-                .map_err(|e| Error::image(file.display().to_string(), e.to_string()))?;
+            fig.save(&file).map_err(|e| Error::image(file.display().to_string(), e.to_string()))?;
         }
         captions.insert(stem.clone(), out.text.clone());
         details.insert(stem, json!(out));

@@ -44,11 +44,7 @@ pub struct ClassifyArgs {
 pub fn run(a: ClassifyArgs) -> Result<()> {
     let labels_text = std::fs::read_to_string(&a.labels).map_err(|e| Error::io(&a.labels, e))?;
     let labels = LabelSet::parse(&labels_text, &a.labels.display().to_string())?;
-    let templates = if a.templates.is_empty() {
-        vec![DEFAULT_TEMPLATE.to_string()]
-    } else {
-        a.templates.clone()
-    };
+    let templates = if a.templates.is_empty() { vec![DEFAULT_TEMPLATE.to_string()] } else { a.templates.clone() };
     let prompts = zeroshot::prompts(&labels, &templates)?;
     let paths = image_paths(&a.paths)?;
 
@@ -82,10 +78,7 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
     let truth: Vec<Option<usize>> = kept.iter().map(|p| labels.truth_of(p)).collect();
     let score = |tpl: &[usize]| -> Vec<Vec<f32>> {
         let classes = zeroshot::class_embeddings(&text, n, tpl);
-        embeds
-            .iter()
-            .map(|e| zeroshot::probabilities(e, &classes, scale))
-            .collect()
+        embeds.iter().map(|e| zeroshot::probabilities(e, &classes, scale)).collect()
     };
     let all: Vec<usize> = (0..templates.len()).collect();
     let probs = score(&all);

@@ -27,9 +27,7 @@ impl DeviceArgs {
 pub const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "webp", "gif"];
 
 fn is_image_name(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -57,18 +55,12 @@ pub fn image_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let before = out.len();
             walk(a, &mut out)?;
             if out.len() == before {
-                return Err(Error::invalid(format!(
-                    "{}: no images (png, jpg, webp, gif) in this folder",
-                    a.display()
-                )));
+                return Err(Error::invalid(format!("{}: no images (png, jpg, webp, gif) in this folder", a.display())));
             }
         } else if a.exists() {
             out.push(a.clone());
         } else {
-            return Err(Error::invalid(format!(
-                "{}: no such file or folder",
-                a.display()
-            )));
+            return Err(Error::invalid(format!("{}: no such file or folder", a.display())));
         }
     }
     Ok(out)
@@ -81,9 +73,7 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
     }
     let bar = ProgressBar::new(len as u64);
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}").expect("valid template").progress_chars("=> "),
     );
     bar.set_message(what.to_string());
     bar
@@ -91,9 +81,6 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
 
 /// Prints a JSON value on stdout.
 pub fn print_json(v: &serde_json::Value) -> Result<()> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).map_err(|e| Error::invalid(e.to_string()))?
-    );
+    println!("{}", serde_json::to_string_pretty(v).map_err(|e| Error::invalid(e.to_string()))?);
     Ok(())
 }

@@ -31,37 +31,24 @@ pub struct EmbedArgs {
 pub fn run(a: EmbedArgs) -> Result<()> {
     let towers = match (a.images.is_empty(), a.texts.is_empty()) {
         (true, true) => {
-            return Err(Error::invalid(
-                "nothing to embed: give --image and/or --text",
-            ));
+            return Err(Error::invalid("nothing to embed: give --image and/or --text"));
         }
         (false, true) => Towers::Vision,
         (true, false) => Towers::Text,
         (false, false) => Towers::Both,
     };
-    let paths = if a.images.is_empty() {
-        vec![]
-    } else {
-        image_paths(&a.images)?
-    };
+    let paths = if a.images.is_empty() { vec![] } else { image_paths(&a.images)? };
     let device = a.device.device()?;
     let clip = Clip::from_dir(&a.model, &device, towers)?;
     let bar = progress(paths.len(), "embedding");
     let mut image_embeds = Vec::with_capacity(paths.len());
     for chunk in paths.chunks(IMAGE_BATCH) {
-        let imgs = chunk
-            .iter()
-            .map(|p| image::open(p))
-            .collect::<Result<Vec<_>>>()?;
+        let imgs = chunk.iter().map(|p| image::open(p)).collect::<Result<Vec<_>>>()?;
         let refs: Vec<_> = imgs.iter().collect();
         image_embeds.extend(pollster::block_on(clip.embed_images(&refs))?);
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    let text_embeds = if a.texts.is_empty() {
-        vec![]
-    } else {
-        pollster::block_on(clip.embed_texts(&a.texts))?
-    };
+    let text_embeds = if a.texts.is_empty() { vec![] } else { pollster::block_on(clip.embed_texts(&a.texts))? };
     print_json(&json!({ "image_embeds": image_embeds, "text_embeds": text_embeds }))
 }

@@ -39,49 +39,30 @@ pub struct EvalArgs {
 /// Runs `eval`.
 pub fn run(a: EvalArgs) -> Result<()> {
     let text = std::fs::read_to_string(&a.pred).map_err(|e| Error::io(&a.pred, e))?;
-    let pred: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|e| {
-        Error::config(
-            a.pred.display().to_string(),
-            format!("expected {{\"<image stem>\": \"caption\"}}: {e}"),
-        )
-    })?;
+    let pred: BTreeMap<String, String> = serde_json::from_str(&text)
+        .map_err(|e| Error::config(a.pred.display().to_string(), format!("expected {{\"<image stem>\": \"caption\"}}: {e}")))?;
     let refs = read_coco(&a.refs)?;
-    let by_stem: BTreeMap<&str, &crate::data::CaptionedImage> =
-        refs.iter().map(|r| (r.stem(), r)).collect();
+    let by_stem: BTreeMap<&str, &crate::data::CaptionedImage> = refs.iter().map(|r| (r.stem(), r)).collect();
     let mut cands = Vec::new();
     let mut gts = Vec::new();
     let mut files = Vec::new();
     for (stem, caption) in &pred {
         let r = by_stem.get(stem.as_str()).ok_or_else(|| {
-            Error::invalid(format!(
-                "{}: prediction for `{stem}`, which has no image in {}",
-                a.pred.display(),
-                a.refs.display()
-            ))
+            Error::invalid(format!("{}: prediction for `{stem}`, which has no image in {}", a.pred.display(), a.refs.display()))
         })?;
         if r.captions.is_empty() {
-            return Err(Error::invalid(format!(
-                "{}: image `{stem}` has no reference captions",
-                a.refs.display()
-            )));
+            return Err(Error::invalid(format!("{}: image `{stem}` has no reference captions", a.refs.display())));
         }
         cands.push(caption.clone());
         gts.push(r.captions.clone());
         files.push(r.file_name.clone());
     }
     if cands.is_empty() {
-        return Err(Error::invalid(format!(
-            "{}: no predictions",
-            a.pred.display()
-        )));
+        return Err(Error::invalid(format!("{}: no predictions", a.pred.display())));
     }
     let missing = refs.len() - cands.len();
     if missing > 0 {
-        eprintln!(
-            "warning: {missing} of {} reference images have no prediction; scoring the {} that do",
-            refs.len(),
-            cands.len()
-        );
+        eprintln!("warning: {missing} of {} reference images have no prediction; scoring the {} that do", refs.len(), cands.len());
     }
     let cider = cider_d(&cands, &gts);
     let clipscore = match (&a.images, &a.clip) {
@@ -91,17 +72,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
             let bar = progress(files.len(), "CLIPScore");
             let mut scores = Vec::with_capacity(files.len());
             for (fs, cs) in files.chunks(IMAGE_BATCH).zip(cands.chunks(IMAGE_BATCH)) {
-                let imgs = fs
-                    .iter()
-                    .map(|f| image::open(&dir.join(f)))
-                    .collect::<Result<Vec<_>>>()?;
+                let imgs = fs.iter().map(|f| image::open(&dir.join(f))).collect::<Result<Vec<_>>>()?;
                 let refs: Vec<_> = imgs.iter().collect();
-                scores.extend(pollster::block_on(clip_scores(
-                    &clip,
-                    &refs,
-                    cs,
-                    &a.clipscore_prefix,
-                ))?);
+                scores.extend(pollster::block_on(clip_scores(&clip, &refs, cs, &a.clipscore_prefix))?);
                 bar.inc(fs.len() as u64);
             }
             bar.finish_and_clear();

@@ -17,16 +17,13 @@ const ALPHA: f32 = 0.6;
 
 /// Bilinear sample of a `grid x grid` map at panel pixel (x, y).
 fn sample(map: &[f32], grid: usize, x: u32, y: u32) -> f32 {
-    let to = |p: u32| {
-        ((p as f32 + 0.5) / PANEL as f32 * grid as f32 - 0.5).clamp(0.0, (grid - 1) as f32)
-    };
+    let to = |p: u32| ((p as f32 + 0.5) / PANEL as f32 * grid as f32 - 0.5).clamp(0.0, (grid - 1) as f32);
     let (fx, fy) = (to(x), to(y));
     let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
     let (x1, y1) = ((x0 + 1).min(grid - 1), (y0 + 1).min(grid - 1));
     let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
     let v = |xx: usize, yy: usize| map[yy * grid + xx];
-    (v(x0, y0) * (1.0 - ax) + v(x1, y0) * ax) * (1.0 - ay)
-        + (v(x0, y1) * (1.0 - ax) + v(x1, y1) * ax) * ay
+    (v(x0, y0) * (1.0 - ax) + v(x1, y0) * ax) * (1.0 - ay) + (v(x0, y1) * (1.0 - ax) + v(x1, y1) * ax) * ay
 }
 
 /// Mean over layers of one token's maps, patches only (CLS dropped), scaled to [0, 1].
@@ -37,24 +34,13 @@ pub fn token_map(layers: &[Vec<f32>], grid: usize) -> Vec<f32> {
             *a += b / layers.len() as f32;
         }
     }
-    let (lo, hi) = m
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
-    m.iter()
-        .map(|v| if hi > lo { (v - lo) / (hi - lo) } else { 0.0 })
-        .collect()
+    let (lo, hi) = m.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    m.iter().map(|v| if hi > lo { (v - lo) / (hi - lo) } else { 0.0 }).collect()
 }
 
 /// Draws the figure: `seen` is the preprocessed 8-bit image, `words` the token texts and
 /// `attention[token][layer][position]`.
-pub fn attention_figure(
-    seen: &RgbImage,
-    words: &[String],
-    attention: &[Vec<Vec<f32>>],
-    grid: usize,
-) -> RgbImage {
+pub fn attention_figure(seen: &RgbImage, words: &[String], attention: &[Vec<Vec<f32>>], grid: usize) -> RgbImage {
     let panels = 1 + words.len() as u32;
     let cols = panels.min(COLUMNS);
     let rows = panels.div_ceil(COLUMNS);
@@ -62,19 +48,8 @@ pub fn attention_figure(
     let base = image::imageops::resize(seen, PANEL, PANEL, image::imageops::FilterType::CatmullRom);
     for p in 0..panels {
         let (px, py) = ((p % COLUMNS) * PANEL, (p / COLUMNS) * (PANEL + TITLE));
-        let title = if p == 0 {
-            "<image>".to_string()
-        } else {
-            words[p as usize - 1].trim().to_string()
-        };
-        draw_text(
-            &mut out,
-            px + 4,
-            py + 3,
-            if title.is_empty() { "' '" } else { &title },
-            PANEL - 8,
-            [20, 20, 20],
-        );
+        let title = if p == 0 { "<image>".to_string() } else { words[p as usize - 1].trim().to_string() };
+        draw_text(&mut out, px + 4, py + 3, if title.is_empty() { "' '" } else { &title }, PANEL - 8, [20, 20, 20]);
         let map = (p > 0).then(|| token_map(&attention[p as usize - 1], grid));
         for y in 0..PANEL {
             for x in 0..PANEL {
@@ -83,9 +58,7 @@ pub fn attention_figure(
                     None => src,
                     Some(m) => {
                         let c = viridis(sample(m, grid, x, y));
-                        [0, 1, 2].map(|i| {
-                            (src[i] as f32 * (1.0 - ALPHA) + c[i] as f32 * ALPHA).round() as u8
-                        })
+                        [0, 1, 2].map(|i| (src[i] as f32 * (1.0 - ALPHA) + c[i] as f32 * ALPHA).round() as u8)
                     }
                 };
                 out.put_pixel(px + x, py + TITLE + y, Rgb(pixel));

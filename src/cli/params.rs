@@ -30,29 +30,13 @@ pub fn default_methods() -> Vec<PeftMethod> {
 
 /// Runs `params`.
 pub fn run(a: ParamsArgs) -> Result<()> {
-    let clip = ClipConfig::preset(&a.encoder).ok_or_else(|| {
-        crate::Error::invalid(format!(
-            "unknown preset `{}` ({})",
-            a.encoder,
-            ClipConfig::PRESETS.join(", ")
-        ))
-    })?;
+    let clip = ClipConfig::preset(&a.encoder)
+        .ok_or_else(|| crate::Error::invalid(format!("unknown preset `{}` ({})", a.encoder, ClipConfig::PRESETS.join(", "))))?;
     let device = burn::tensor::Device::flex();
     let mut rows = Vec::new();
     for method in default_methods() {
-        let peft = PeftCheckpoint {
-            method: method.clone(),
-            base_encoder: None,
-            base_decoder: None,
-        };
-        let cfg = CaptionerConfig::new(
-            EncoderConfig::clip(clip.vision.clone()),
-            None,
-            Gpt2Config::gpt2_small(),
-            None,
-            Some(peft),
-            true,
-        )?;
+        let peft = PeftCheckpoint { method: method.clone(), base_encoder: None, base_decoder: None };
+        let cfg = CaptionerConfig::new(EncoderConfig::clip(clip.vision.clone()), None, Gpt2Config::gpt2_small(), None, Some(peft), true)?;
         let model = Captioner::load(&mut Weights::random(&device, 0.02), &cfg, true);
         use burn::module::Module;
         rows.push(json!({
@@ -63,7 +47,5 @@ pub fn run(a: ParamsArgs) -> Result<()> {
             "trainable": model.trainable_params(),
         }));
     }
-    print_json(
-        &json!({ "encoder": a.encoder, "decoder": "openai-community/gpt2", "methods": rows }),
-    )
+    print_json(&json!({ "encoder": a.encoder, "decoder": "openai-community/gpt2", "methods": rows }))
 }

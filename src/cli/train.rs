@@ -77,28 +77,13 @@ pub struct TrainArgs {
 pub fn resolve(a: &TrainArgs) -> Result<TrainConfig> {
     let mut c = match &a.config {
         Some(p) => TrainConfig::from_file(p)?,
-        None if std::path::Path::new("train.toml").is_file() => {
-            TrainConfig::from_file(std::path::Path::new("train.toml"))?
-        }
+        None if std::path::Path::new("train.toml").is_file() => TrainConfig::from_file(std::path::Path::new("train.toml"))?,
         None => TrainConfig::default(),
     };
     macro_rules! set {
         ($($f:ident),*) => { $( if let Some(v) = &a.$f { c.$f = v.clone().into(); } )* };
     }
-    set!(
-        encoder,
-        decoder,
-        train_captions,
-        train_images,
-        out,
-        epochs,
-        batch_size,
-        grad_accum,
-        lr,
-        seed,
-        max_steps,
-        backend
-    );
+    set!(encoder, decoder, train_captions, train_images, out, epochs, batch_size, grad_accum, lr, seed, max_steps, backend);
     if a.val_captions.is_some() {
         c.val_captions = a.val_captions.clone();
     }

@@ -30,10 +30,7 @@ impl Activation {
             "quick_gelu" => Ok(Self::QuickGelu),
             "gelu" => Ok(Self::Gelu),
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Ok(Self::GeluNew),
-            other => Err(Error::config(
-                path,
-                format!("unsupported hidden_act `{other}` (quick_gelu, gelu, gelu_new)"),
-            )),
+            other => Err(Error::config(path, format!("unsupported hidden_act `{other}` (quick_gelu, gelu, gelu_new)"))),
         }
     }
 }
@@ -114,21 +111,16 @@ pub struct ClipConfig {
 fn get_usize(obj: &Map<String, Value>, key: &str, default: usize, path: &str) -> Result<usize> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(default),
-        Some(v) => v.as_u64().map(|x| x as usize).ok_or_else(|| {
-            Error::config(
-                path,
-                format!("`{key}` must be a non-negative integer, found {v}"),
-            )
-        }),
+        Some(v) => {
+            v.as_u64().map(|x| x as usize).ok_or_else(|| Error::config(path, format!("`{key}` must be a non-negative integer, found {v}")))
+        }
     }
 }
 
 fn get_f64(obj: &Map<String, Value>, key: &str, default: f64, path: &str) -> Result<f64> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(default),
-        Some(v) => v
-            .as_f64()
-            .ok_or_else(|| Error::config(path, format!("`{key}` must be a number, found {v}"))),
+        Some(v) => v.as_f64().ok_or_else(|| Error::config(path, format!("`{key}` must be a number, found {v}"))),
     }
 }
 
@@ -145,21 +137,12 @@ fn merged(root: &Map<String, Value>, name: &str) -> Map<String, Value> {
     out
 }
 
-fn tower(
-    obj: &Map<String, Value>,
-    d: (usize, usize, usize, usize),
-    path: &str,
-) -> Result<TowerConfig> {
+fn tower(obj: &Map<String, Value>, d: (usize, usize, usize, usize), path: &str) -> Result<TowerConfig> {
     tower_with(obj, d, (Activation::QuickGelu, 1e-5), path)
 }
 
 /// A tower's fields with the given defaults for sizes and for (activation, LayerNorm epsilon).
-fn tower_with(
-    obj: &Map<String, Value>,
-    d: (usize, usize, usize, usize),
-    (act, eps): (Activation, f64),
-    path: &str,
-) -> Result<TowerConfig> {
+fn tower_with(obj: &Map<String, Value>, d: (usize, usize, usize, usize), (act, eps): (Activation, f64), path: &str) -> Result<TowerConfig> {
     let act = match obj.get("hidden_act") {
         Some(Value::String(s)) => Activation::parse(s, path)?,
         _ => act,
@@ -175,10 +158,7 @@ fn tower_with(
     if t.num_attention_heads == 0 || t.hidden_size % t.num_attention_heads != 0 {
         return Err(Error::config(
             path,
-            format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                t.hidden_size, t.num_attention_heads
-            ),
+            format!("hidden_size {} is not a multiple of num_attention_heads {}", t.hidden_size, t.num_attention_heads),
         ));
     }
     Ok(t)
@@ -187,12 +167,7 @@ fn tower_with(
 impl VisionConfig {
     /// A vision tower's fields (CLIP's `vision_config`, or a HF `ViTConfig`, which use the same
     /// names) with the model family's defaults for the patch size, activation and epsilon.
-    pub fn from_fields(
-        v: &Map<String, Value>,
-        patch: usize,
-        act_eps: (Activation, f64),
-        path: &str,
-    ) -> Result<Self> {
+    pub fn from_fields(v: &Map<String, Value>, patch: usize, act_eps: (Activation, f64), path: &str) -> Result<Self> {
         let vision = VisionConfig {
             tower: tower_with(v, (768, 3072, 12, 12), act_eps, path)?,
             image_size: get_usize(v, "image_size", 224, path)?,
@@ -202,10 +177,7 @@ impl VisionConfig {
         if vision.patch_size == 0 || vision.image_size % vision.patch_size != 0 {
             return Err(Error::config(
                 path,
-                format!(
-                    "image_size {} is not a multiple of patch_size {}",
-                    vision.image_size, vision.patch_size
-                ),
+                format!("image_size {} is not a multiple of patch_size {}", vision.image_size, vision.patch_size),
             ));
         }
         Ok(vision)
@@ -215,10 +187,7 @@ impl VisionConfig {
     /// patches unless it says otherwise. A ViT without q/k/v biases is refused.
     pub fn vit(v: &Map<String, Value>, path: &str) -> Result<Self> {
         if v.get("qkv_bias").and_then(Value::as_bool) == Some(false) {
-            return Err(Error::config(
-                path,
-                "ViT without q/k/v biases (`qkv_bias: false`) is not supported",
-            ));
+            return Err(Error::config(path, "ViT without q/k/v biases (`qkv_bias: false`) is not supported"));
         }
         Self::from_fields(v, 16, (Activation::Gelu, 1e-12), path)
     }
@@ -227,20 +196,13 @@ impl VisionConfig {
 impl ClipConfig {
     /// Parses the text of a `config.json`; `path` only names it in errors.
     pub fn from_json_str(text: &str, path: &str) -> Result<Self> {
-        let root: Value = serde_json::from_str(text)
-            .map_err(|e| Error::config(path, format!("invalid JSON: {e}")))?;
+        let root: Value = serde_json::from_str(text).map_err(|e| Error::config(path, format!("invalid JSON: {e}")))?;
         let Value::Object(root) = root else {
             return Err(Error::config(path, "expected a JSON object"));
         };
         if root.get("text_config").is_none() && root.get("vision_config").is_none() {
-            let ty = root
-                .get("model_type")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown");
-            return Err(Error::config(
-                path,
-                format!("not a CLIPModel config (model_type `{ty}`, no text_config/vision_config)"),
-            ));
+            let ty = root.get("model_type").and_then(Value::as_str).unwrap_or("unknown");
+            return Err(Error::config(path, format!("not a CLIPModel config (model_type `{ty}`, no text_config/vision_config)")));
         }
         let t = merged(&root, "text");
         let v = merged(&root, "vision");
@@ -252,11 +214,7 @@ impl ClipConfig {
             eos_token_id: t.get("eos_token_id").and_then(Value::as_i64).unwrap_or(2),
         };
         let vision = VisionConfig::from_fields(&v, 32, (Activation::QuickGelu, 1e-5), path)?;
-        Ok(Self {
-            text,
-            vision,
-            projection_dim: top_proj,
-        })
+        Ok(Self { text, vision, projection_dim: top_proj })
     }
 
     /// Reads `config.json` from a file.
@@ -284,46 +242,30 @@ impl ClipConfig {
             max_position_embeddings: 77,
             eos_token_id: 2,
         };
-        let vision =
-            |hidden: usize, layers: usize, heads: usize, image: usize, patch: usize| VisionConfig {
-                tower: TowerConfig {
-                    hidden_size: hidden,
-                    intermediate_size: hidden * 4,
-                    num_attention_heads: heads,
-                    num_hidden_layers: layers,
-                    hidden_act: Activation::QuickGelu,
-                    layer_norm_eps: 1e-5,
-                },
-                image_size: image,
-                patch_size: patch,
-                num_channels: 3,
-            };
+        let vision = |hidden: usize, layers: usize, heads: usize, image: usize, patch: usize| VisionConfig {
+            tower: TowerConfig {
+                hidden_size: hidden,
+                intermediate_size: hidden * 4,
+                num_attention_heads: heads,
+                num_hidden_layers: layers,
+                hidden_act: Activation::QuickGelu,
+                layer_norm_eps: 1e-5,
+            },
+            image_size: image,
+            patch_size: patch,
+            num_channels: 3,
+        };
         match name {
-            "clip-vit-base-patch32" => Some(Self {
-                text: text(512, 8),
-                vision: vision(768, 12, 12, 224, 32),
-                projection_dim: 512,
-            }),
-            "clip-vit-large-patch14" => Some(Self {
-                text: text(768, 12),
-                vision: vision(1024, 24, 16, 224, 14),
-                projection_dim: 768,
-            }),
-            "clip-vit-large-patch14-336" => Some(Self {
-                text: text(768, 12),
-                vision: vision(1024, 24, 16, 336, 14),
-                projection_dim: 768,
-            }),
+            "clip-vit-base-patch32" => Some(Self { text: text(512, 8), vision: vision(768, 12, 12, 224, 32), projection_dim: 512 }),
+            "clip-vit-large-patch14" => Some(Self { text: text(768, 12), vision: vision(1024, 24, 16, 224, 14), projection_dim: 768 }),
+            "clip-vit-large-patch14-336" => Some(Self { text: text(768, 12), vision: vision(1024, 24, 16, 336, 14), projection_dim: 768 }),
             _ => None,
         }
     }
 
     /// Names accepted by [`ClipConfig::preset`].
-    pub const PRESETS: [&'static str; 3] = [
-        "openai/clip-vit-base-patch32",
-        "openai/clip-vit-large-patch14",
-        "openai/clip-vit-large-patch14-336",
-    ];
+    pub const PRESETS: [&'static str; 3] =
+        ["openai/clip-vit-base-patch32", "openai/clip-vit-large-patch14", "openai/clip-vit-large-patch14-336"];
 }
 
 #[cfg(test)]
@@ -338,27 +280,18 @@ mod tests {
             "vision_config_dict": {"hidden_size": 1024, "intermediate_size": 4096, "num_attention_heads": 16,
                                    "num_hidden_layers": 24, "patch_size": 14}}"#;
         let c = ClipConfig::from_json_str(json, "config.json").unwrap();
-        assert_eq!(
-            c,
-            ClipConfig::preset("openai/clip-vit-large-patch14").unwrap()
-        );
+        assert_eq!(c, ClipConfig::preset("openai/clip-vit-large-patch14").unwrap());
     }
 
     #[test]
     fn rejects_non_clip() {
-        let e =
-            ClipConfig::from_json_str(r#"{"model_type": "gpt2"}"#, "x/config.json").unwrap_err();
+        let e = ClipConfig::from_json_str(r#"{"model_type": "gpt2"}"#, "x/config.json").unwrap_err();
         assert!(e.to_string().contains("not a CLIPModel config"), "{e}");
     }
 
     #[test]
     fn bad_head_count() {
         let json = r#"{"text_config": {"hidden_size": 10, "num_attention_heads": 3}, "vision_config": {}}"#;
-        assert!(
-            ClipConfig::from_json_str(json, "c")
-                .unwrap_err()
-                .to_string()
-                .contains("multiple")
-        );
+        assert!(ClipConfig::from_json_str(json, "c").unwrap_err().to_string().contains("multiple"));
     }
 }

@@ -27,9 +27,7 @@ pub struct EncoderConfig {
 }
 
 fn object(text: &str, path: &str) -> Result<Map<String, Value>> {
-    match serde_json::from_str(text)
-        .map_err(|e| Error::config(path, format!("invalid JSON: {e}")))?
-    {
+    match serde_json::from_str(text).map_err(|e| Error::config(path, format!("invalid JSON: {e}")))? {
         Value::Object(o) => Ok(o),
         _ => Err(Error::config(path, "expected a JSON object")),
     }
@@ -42,26 +40,14 @@ impl EncoderConfig {
         let ty = o.get("model_type").and_then(Value::as_str).unwrap_or("");
         if ty == "clip" || o.contains_key("vision_config") || o.contains_key("vision_config_dict") {
             let clip = ClipConfig::from_json_str(&Value::Object(o.clone()).to_string(), path)?;
-            return Ok(Self {
-                kind: EncoderKind::Clip,
-                vision: clip.vision,
-            });
+            return Ok(Self { kind: EncoderKind::Clip, vision: clip.vision });
         }
         match ty {
-            "clip_vision_model" => Ok(Self {
-                kind: EncoderKind::Clip,
-                vision: VisionConfig::from_fields(o, 32, (Activation::QuickGelu, 1e-5), path)?,
-            }),
-            "vit" => Ok(Self {
-                kind: EncoderKind::Vit,
-                vision: VisionConfig::vit(o, path)?,
-            }),
-            other => Err(Error::config(
-                path,
-                format!(
-                    "encoder model_type `{other}` is not supported (clip, clip_vision_model or vit)"
-                ),
-            )),
+            "clip_vision_model" => {
+                Ok(Self { kind: EncoderKind::Clip, vision: VisionConfig::from_fields(o, 32, (Activation::QuickGelu, 1e-5), path)? })
+            }
+            "vit" => Ok(Self { kind: EncoderKind::Vit, vision: VisionConfig::vit(o, path)? }),
+            other => Err(Error::config(path, format!("encoder model_type `{other}` is not supported (clip, clip_vision_model or vit)"))),
         }
     }
 
@@ -72,10 +58,7 @@ impl EncoderConfig {
 
     /// A CLIP vision tower.
     pub fn clip(vision: VisionConfig) -> Self {
-        Self {
-            kind: EncoderKind::Clip,
-            vision,
-        }
+        Self { kind: EncoderKind::Clip, vision }
     }
 
     /// Where the encoder's tensors sit in the captioner's weights.
@@ -94,10 +77,7 @@ impl EncoderConfig {
         match self.kind {
             EncoderKind::Clip => PreprocessConfig::clip(s),
             EncoderKind::Vit => PreprocessConfig {
-                resize: Some(Resize::Exact {
-                    height: s,
-                    width: s,
-                }),
+                resize: Some(Resize::Exact { height: s, width: s }),
                 filter: Filter::Bilinear,
                 crop: None,
                 rescale_factor: 1.0 / 255.0,
@@ -171,10 +151,7 @@ impl EncoderDecoderConfig {
         let o = object(text, path)?;
         let ty = o.get("model_type").and_then(Value::as_str).unwrap_or("");
         if ty != "vision-encoder-decoder" {
-            return Err(Error::config(
-                path,
-                format!("model_type is `{ty}`, expected `vision-encoder-decoder`"),
-            ));
+            return Err(Error::config(path, format!("model_type is `{ty}`, expected `vision-encoder-decoder`")));
         }
         let part = |k: &str| match o.get(k) {
             Some(Value::Object(p)) => Ok(p),
@@ -182,26 +159,13 @@ impl EncoderDecoderConfig {
         };
         let encoder = EncoderConfig::from_object(part("encoder")?, &format!("{path} (encoder)"))?;
         let dec_path = format!("{path} (decoder)");
-        let decoder = Gpt2Config::from_json_str(
-            &Value::Object(part("decoder")?.clone()).to_string(),
-            &dec_path,
-        )?;
+        let decoder = Gpt2Config::from_json_str(&Value::Object(part("decoder")?.clone()).to_string(), &dec_path)?;
         if !decoder.add_cross_attention {
-            return Err(Error::config(
-                dec_path,
-                "the decoder has no cross-attention (`add_cross_attention` is false)",
-            ));
+            return Err(Error::config(dec_path, "the decoder has no cross-attention (`add_cross_attention` is false)"));
         }
         let token = |k: &str| o.get(k).and_then(Value::as_u64).map(|t| t as u32);
-        let decoder_start_token_id =
-            token("decoder_start_token_id").unwrap_or(decoder.eos_token_id);
+        let decoder_start_token_id = token("decoder_start_token_id").unwrap_or(decoder.eos_token_id);
         let eos_token_id = token("eos_token_id").unwrap_or(decoder.eos_token_id);
-        Ok(Self {
-            encoder,
-            decoder,
-            decoder_start_token_id,
-            eos_token_id,
-            generation: GenerationDefaults::from_object(&o),
-        })
+        Ok(Self { encoder, decoder, decoder_start_token_id, eos_token_id, generation: GenerationDefaults::from_object(&o) })
     }
 }

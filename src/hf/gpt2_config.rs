@@ -32,65 +32,38 @@ pub struct Gpt2Config {
 
 fn num(o: &Map<String, Value>, k: &str, default: Option<u64>, path: &str) -> Result<u64> {
     match o.get(k) {
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .ok_or_else(|| Error::config(path, format!("`{k}` must be a non-negative integer"))),
-        None | Some(Value::Null) => {
-            default.ok_or_else(|| Error::config(path, format!("missing `{k}`")))
-        }
-        Some(v) => Err(Error::config(
-            path,
-            format!("`{k}` must be a number, found {v}"),
-        )),
+        Some(Value::Number(n)) => n.as_u64().ok_or_else(|| Error::config(path, format!("`{k}` must be a non-negative integer"))),
+        None | Some(Value::Null) => default.ok_or_else(|| Error::config(path, format!("missing `{k}`"))),
+        Some(v) => Err(Error::config(path, format!("`{k}` must be a number, found {v}"))),
     }
 }
 
 impl Gpt2Config {
     /// Parses the JSON text; `path` names the file in errors.
     pub fn from_json_str(text: &str, path: &str) -> Result<Self> {
-        let v: Value = serde_json::from_str(text)
-            .map_err(|e| Error::config(path, format!("invalid JSON: {e}")))?;
+        let v: Value = serde_json::from_str(text).map_err(|e| Error::config(path, format!("invalid JSON: {e}")))?;
         let Value::Object(o) = v else {
             return Err(Error::config(path, "expected a JSON object"));
         };
         if let Some(t) = o.get("model_type").and_then(Value::as_str) {
             if t != "gpt2" {
-                return Err(Error::config(
-                    path,
-                    format!("model_type is `{t}`, expected `gpt2`"),
-                ));
+                return Err(Error::config(path, format!("model_type is `{t}`, expected `gpt2`")));
             }
         }
         let n_embd = num(&o, "n_embd", Some(768), path)? as usize;
         let n_head = num(&o, "n_head", Some(12), path)? as usize;
         if n_head == 0 || n_embd % n_head != 0 {
-            return Err(Error::config(
-                path,
-                format!("n_embd {n_embd} is not a multiple of n_head {n_head}"),
-            ));
+            return Err(Error::config(path, format!("n_embd {n_embd} is not a multiple of n_head {n_head}")));
         }
-        if o.get("scale_attn_by_inverse_layer_idx")
-            .and_then(Value::as_bool)
-            == Some(true)
-        {
-            return Err(Error::config(
-                path,
-                "scale_attn_by_inverse_layer_idx is not supported",
-            ));
+        if o.get("scale_attn_by_inverse_layer_idx").and_then(Value::as_bool) == Some(true) {
+            return Err(Error::config(path, "scale_attn_by_inverse_layer_idx is not supported"));
         }
-        let activation = match o
-            .get("activation_function")
-            .and_then(Value::as_str)
-            .unwrap_or("gelu_new")
-        {
+        let activation = match o.get("activation_function").and_then(Value::as_str).unwrap_or("gelu_new") {
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluNew,
             "gelu" => Activation::Gelu,
             "quick_gelu" => Activation::QuickGelu,
             other => {
-                return Err(Error::config(
-                    path,
-                    format!("unsupported activation_function `{other}`"),
-                ));
+                return Err(Error::config(path, format!("unsupported activation_function `{other}`")));
             }
         };
         Ok(Self {
@@ -103,15 +76,9 @@ impl Gpt2Config {
                 Some(Value::Number(n)) => n.as_u64().unwrap_or(0) as usize,
                 _ => 4 * n_embd,
             },
-            layer_norm_epsilon: o
-                .get("layer_norm_epsilon")
-                .and_then(Value::as_f64)
-                .unwrap_or(1e-5),
+            layer_norm_epsilon: o.get("layer_norm_epsilon").and_then(Value::as_f64).unwrap_or(1e-5),
             activation,
-            add_cross_attention: o
-                .get("add_cross_attention")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            add_cross_attention: o.get("add_cross_attention").and_then(Value::as_bool).unwrap_or(false),
             eos_token_id: num(&o, "eos_token_id", Some(50256), path)? as u32,
         })
     }

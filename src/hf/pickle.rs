@@ -52,10 +52,7 @@ enum Val {
 }
 
 fn refuse(path: &str, message: String) -> Error {
-    Error::TorchFile {
-        path: path.to_string(),
-        message,
-    }
+    Error::TorchFile { path: path.to_string(), message }
 }
 
 fn global(module: &str, name: &str, path: &str) -> Result<Callable> {
@@ -90,10 +87,7 @@ fn usizes(v: &Val, what: &str, path: &str) -> Result<Vec<usize>> {
             .iter()
             .map(|x| match x {
                 Val::Int(i) if *i >= 0 => Ok(*i as usize),
-                _ => Err(refuse(
-                    path,
-                    format!("tensor {what} is not a tuple of sizes"),
-                )),
+                _ => Err(refuse(path, format!("tensor {what} is not a tuple of sizes"))),
             })
             .collect(),
         _ => Err(refuse(path, format!("tensor {what} is not a tuple"))),
@@ -103,16 +97,10 @@ fn usizes(v: &Val, what: &str, path: &str) -> Result<Vec<usize>> {
 fn call(f: Callable, args: Vec<Val>, path: &str) -> Result<Val> {
     match f {
         Callable::OrderedDict => Ok(Val::Dict(Vec::new())),
-        Callable::RebuildParameter => args
-            .into_iter()
-            .next()
-            .ok_or_else(|| refuse(path, "empty _rebuild_parameter".into())),
+        Callable::RebuildParameter => args.into_iter().next().ok_or_else(|| refuse(path, "empty _rebuild_parameter".into())),
         Callable::RebuildTensor => {
             let [storage, offset, size, stride, ..] = args.as_slice() else {
-                return Err(refuse(
-                    path,
-                    "_rebuild_tensor_v2 with too few arguments".into(),
-                ));
+                return Err(refuse(path, "_rebuild_tensor_v2 with too few arguments".into()));
             };
             let Val::Storage { key, dtype } = storage else {
                 return Err(refuse(path, "tensor without a storage".into()));
@@ -123,18 +111,9 @@ fn call(f: Callable, args: Vec<Val>, path: &str) -> Result<Val> {
             let shape = usizes(size, "size", path)?;
             let stride = usizes(stride, "stride", path)?;
             if shape.len() != stride.len() {
-                return Err(refuse(
-                    path,
-                    "tensor size and stride differ in length".into(),
-                ));
+                return Err(refuse(path, "tensor size and stride differ in length".into()));
             }
-            Ok(Val::Tensor(TensorRef {
-                storage: key.clone(),
-                dtype: *dtype,
-                offset: *offset as usize,
-                shape,
-                stride,
-            }))
+            Ok(Val::Tensor(TensorRef { storage: key.clone(), dtype: *dtype, offset: *offset as usize, shape, stride }))
         }
         Callable::Storage(_) => Err(refuse(path, "a storage type called directly".into())),
     }
@@ -148,10 +127,7 @@ struct Machine<'a> {
 
 impl Machine<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8]> {
-        let s = self
-            .b
-            .get(self.i..self.i + n)
-            .ok_or_else(|| refuse(self.path, "the pickle ends early".into()))?;
+        let s = self.b.get(self.i..self.i + n).ok_or_else(|| refuse(self.path, "the pickle ends early".into()))?;
         self.i += n;
         Ok(s)
     }
@@ -162,26 +138,19 @@ impl Machine<'_> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
     }
     fn line(&mut self) -> Result<String> {
-        let end = self.b[self.i..]
-            .iter()
-            .position(|&c| c == b'\n')
-            .ok_or_else(|| refuse(self.path, "unterminated GLOBAL".into()))?;
+        let end = self.b[self.i..].iter().position(|&c| c == b'\n').ok_or_else(|| refuse(self.path, "unterminated GLOBAL".into()))?;
         let s = String::from_utf8_lossy(&self.b[self.i..self.i + end]).into_owned();
         self.i += end + 1;
         Ok(s)
     }
     fn text(&mut self, n: usize) -> Result<String> {
         let path = self.path;
-        String::from_utf8(self.take(n)?.to_vec())
-            .map_err(|_| refuse(path, "invalid UTF-8 string".into()))
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| refuse(path, "invalid UTF-8 string".into()))
     }
 }
 
 fn pop_mark(stack: &mut Vec<Val>, path: &str) -> Result<Vec<Val>> {
-    let at = stack
-        .iter()
-        .rposition(|v| matches!(v, Val::Mark))
-        .ok_or_else(|| refuse(path, "MARK missing".into()))?;
+    let at = stack.iter().rposition(|v| matches!(v, Val::Mark)).ok_or_else(|| refuse(path, "MARK missing".into()))?;
     let items = stack.split_off(at + 1);
     stack.pop();
     Ok(items)
@@ -189,11 +158,7 @@ fn pop_mark(stack: &mut Vec<Val>, path: &str) -> Result<Vec<Val>> {
 
 /// Runs the pickle as data and returns its value.
 fn load(bytes: &[u8], path: &str) -> Result<Val> {
-    let mut m = Machine {
-        b: bytes,
-        i: 0,
-        path,
-    };
+    let mut m = Machine { b: bytes, i: 0, path };
     let mut stack: Vec<Val> = Vec::new();
     let mut memo: std::collections::HashMap<u32, Val> = std::collections::HashMap::new();
     let under = |path: &str| refuse(path, "stack underflow (corrupt pickle)".into());
@@ -266,11 +231,7 @@ fn load(bytes: &[u8], path: &str) -> Result<Val> {
             }
             b'h' | b'j' => {
                 let k = if op == b'h' { m.u8()? as u32 } else { m.u32()? };
-                stack.push(
-                    memo.get(&k)
-                        .cloned()
-                        .ok_or_else(|| refuse(path, format!("memo {k} missing")))?,
-                );
+                stack.push(memo.get(&k).cloned().ok_or_else(|| refuse(path, format!("memo {k} missing")))?);
             }
             b'c' => {
                 let module = m.line()?;
@@ -304,22 +265,11 @@ fn load(bytes: &[u8], path: &str) -> Result<Val> {
                     return Err(refuse(path, "persistent id is not a tuple".into()));
                 };
                 match items.as_slice() {
-                    [
-                        Val::Str(kind),
-                        Val::Global(Callable::Storage(dtype)),
-                        Val::Str(key),
-                        ..,
-                    ] if kind == "storage" => {
-                        stack.push(Val::Storage {
-                            key: key.clone(),
-                            dtype: *dtype,
-                        });
+                    [Val::Str(kind), Val::Global(Callable::Storage(dtype)), Val::Str(key), ..] if kind == "storage" => {
+                        stack.push(Val::Storage { key: key.clone(), dtype: *dtype });
                     }
                     _ => {
-                        return Err(refuse(
-                            path,
-                            "unknown persistent id (not a torch storage)".into(),
-                        ));
+                        return Err(refuse(path, "unknown persistent id (not a torch storage)".into()));
                     }
                 }
             }
@@ -327,10 +277,7 @@ fn load(bytes: &[u8], path: &str) -> Result<Val> {
                 let args = stack.pop().ok_or_else(|| under(path))?;
                 let f = stack.pop().ok_or_else(|| under(path))?;
                 let (Val::Global(f), Val::Tuple(args)) = (f, args) else {
-                    return Err(refuse(
-                        path,
-                        "REDUCE on something that is not an allowed callable".into(),
-                    ));
+                    return Err(refuse(path, "REDUCE on something that is not an allowed callable".into()));
                 };
                 stack.push(call(f, args, path)?);
             }
@@ -338,10 +285,7 @@ fn load(bytes: &[u8], path: &str) -> Result<Val> {
                 // BUILD: state for the object below (OrderedDict metadata): ignored.
                 stack.pop().ok_or_else(|| under(path))?;
                 if !matches!(stack.last(), Some(Val::Dict(_) | Val::Tensor(_))) {
-                    return Err(refuse(
-                        path,
-                        "BUILD on an object that is not a dict or tensor".into(),
-                    ));
+                    return Err(refuse(path, "BUILD on an object that is not a dict or tensor".into()));
                 }
             }
             b's' => {
@@ -381,10 +325,7 @@ fn load(bytes: &[u8], path: &str) -> Result<Val> {
             other => {
                 return Err(refuse(
                     path,
-                    format!(
-                        "pickle opcode 0x{other:02x} at byte {} is not one torch.save writes for a state dict",
-                        m.i - 1
-                    ),
+                    format!("pickle opcode 0x{other:02x} at byte {} is not one torch.save writes for a state dict", m.i - 1),
                 ));
             }
         }
@@ -396,18 +337,14 @@ fn load(bytes: &[u8], path: &str) -> Result<Val> {
 pub fn state_dict(bytes: &[u8], path: &str) -> Result<Vec<(String, TensorRef)>> {
     let mut top = load(bytes, path)?;
     if let Val::Dict(d) = &top {
-        if let Some((_, inner)) = d.iter().find(|(k, v)| {
-            matches!(k, Val::Str(s) if s == "state_dict" || s == "model")
-                && matches!(v, Val::Dict(_))
-        }) {
+        if let Some((_, inner)) =
+            d.iter().find(|(k, v)| matches!(k, Val::Str(s) if s == "state_dict" || s == "model") && matches!(v, Val::Dict(_)))
+        {
             top = inner.clone();
         }
     }
     let Val::Dict(items) = top else {
-        return Err(refuse(
-            path,
-            "the pickle does not hold a dict of tensors".into(),
-        ));
+        return Err(refuse(path, "the pickle does not hold a dict of tensors".into()));
     };
     let mut out = Vec::new();
     for (k, v) in items {

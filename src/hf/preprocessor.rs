@@ -74,18 +74,14 @@ impl PreprocessConfig {
 
     /// Parses the JSON text; `path` names the file in errors.
     pub fn from_json_str(text: &str, path: &str) -> Result<Self> {
-        let v: Value = serde_json::from_str(text)
-            .map_err(|e| Error::config(path, format!("invalid JSON: {e}")))?;
+        let v: Value = serde_json::from_str(text).map_err(|e| Error::config(path, format!("invalid JSON: {e}")))?;
         let Value::Object(o) = v else {
             return Err(Error::config(path, "expected a JSON object"));
         };
         let flag = |k: &str| o.get(k).and_then(Value::as_bool).unwrap_or(true);
         let size_err = |k: &str, v: &Value| Error::config(path, format!("cannot read `{k}`: {v}"));
 
-        let kind = ["image_processor_type", "feature_extractor_type"]
-            .iter()
-            .find_map(|k| o.get(*k).and_then(Value::as_str))
-            .unwrap_or("");
+        let kind = ["image_processor_type", "feature_extractor_type"].iter().find_map(|k| o.get(*k).and_then(Value::as_str)).unwrap_or("");
         let vit = kind.starts_with("ViT");
         let resize = if !flag("do_resize") {
             None
@@ -95,24 +91,14 @@ impl PreprocessConfig {
                 Some(Value::Number(n)) => {
                     let n = n.as_u64().ok_or_else(|| size_err("size", &o["size"]))? as u32;
                     // A bare number means the shorter side for CLIP, but both sides for ViT.
-                    Some(if vit {
-                        Resize::Exact {
-                            height: n,
-                            width: n,
-                        }
-                    } else {
-                        Resize::ShortestEdge(n)
-                    })
+                    Some(if vit { Resize::Exact { height: n, width: n } } else { Resize::ShortestEdge(n) })
                 }
                 Some(Value::Object(s)) => {
                     if let Some(e) = s.get("shortest_edge").and_then(Value::as_u64) {
                         Some(Resize::ShortestEdge(e as u32))
                     } else {
                         let (h, w) = hw(s).ok_or_else(|| size_err("size", &o["size"]))?;
-                        Some(Resize::Exact {
-                            height: h,
-                            width: w,
-                        })
+                        Some(Resize::Exact { height: h, width: w })
                     }
                 }
                 Some(other) => return Err(size_err("size", other)),
@@ -124,15 +110,10 @@ impl PreprocessConfig {
             match o.get("crop_size") {
                 None => None,
                 Some(Value::Number(n)) => {
-                    let c = n
-                        .as_u64()
-                        .ok_or_else(|| size_err("crop_size", &o["crop_size"]))?
-                        as u32;
+                    let c = n.as_u64().ok_or_else(|| size_err("crop_size", &o["crop_size"]))? as u32;
                     Some((c, c))
                 }
-                Some(Value::Object(s)) => {
-                    Some(hw(s).ok_or_else(|| size_err("crop_size", &o["crop_size"]))?)
-                }
+                Some(Value::Object(s)) => Some(hw(s).ok_or_else(|| size_err("crop_size", &o["crop_size"]))?),
                 Some(other) => return Err(size_err("crop_size", other)),
             }
         };
@@ -141,10 +122,7 @@ impl PreprocessConfig {
             None | Some(3) => Filter::Bicubic,
             Some(2) => Filter::Bilinear,
             Some(other) => {
-                return Err(Error::config(
-                    path,
-                    format!("unsupported `resample` {other} (2 bilinear, 3 bicubic)"),
-                ));
+                return Err(Error::config(path, format!("unsupported `resample` {other} (2 bilinear, 3 bicubic)")));
             }
         };
         let triple = |k: &str, d: [f32; 3]| -> Result<[f32; 3]> {
@@ -154,10 +132,7 @@ impl PreprocessConfig {
                     Ok([0, 1, 2].map(|i| a[i].as_f64().unwrap_or(0.0) as f32))
                 }
                 Some(Value::Number(n)) => Ok([n.as_f64().unwrap_or(0.0) as f32; 3]),
-                Some(v) => Err(Error::config(
-                    path,
-                    format!("`{k}` must be three numbers, found {v}"),
-                )),
+                Some(v) => Err(Error::config(path, format!("`{k}` must be three numbers, found {v}"))),
             }
         };
         let normalize = flag("do_normalize");
@@ -166,23 +141,9 @@ impl PreprocessConfig {
             resize,
             filter,
             crop,
-            rescale_factor: if rescale {
-                o.get("rescale_factor")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(1.0 / 255.0)
-            } else {
-                1.0
-            },
-            mean: if normalize {
-                triple("image_mean", if vit { [0.5; 3] } else { CLIP_MEAN })?
-            } else {
-                [0.0; 3]
-            },
-            std: if normalize {
-                triple("image_std", if vit { [0.5; 3] } else { CLIP_STD })?
-            } else {
-                [1.0; 3]
-            },
+            rescale_factor: if rescale { o.get("rescale_factor").and_then(Value::as_f64).unwrap_or(1.0 / 255.0) } else { 1.0 },
+            mean: if normalize { triple("image_mean", if vit { [0.5; 3] } else { CLIP_MEAN })? } else { [0.0; 3] },
+            std: if normalize { triple("image_std", if vit { [0.5; 3] } else { CLIP_STD })? } else { [1.0; 3] },
         };
         if cfg.std.contains(&0.0) {
             return Err(Error::config(path, "`image_std` contains a zero"));
@@ -199,10 +160,7 @@ impl PreprocessConfig {
 }
 
 fn hw(s: &Map<String, Value>) -> Option<(u32, u32)> {
-    Some((
-        s.get("height")?.as_u64()? as u32,
-        s.get("width")?.as_u64()? as u32,
-    ))
+    Some((s.get("height")?.as_u64()? as u32, s.get("width")?.as_u64()? as u32))
 }
 
 #[cfg(test)]

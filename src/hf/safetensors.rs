@@ -49,18 +49,10 @@ impl Header {
         let bytes: [u8; PREFIX_LEN] = prefix
             .get(..PREFIX_LEN)
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| {
-                bad(
-                    path,
-                    format!("file is {} bytes, too short for a header", prefix.len()),
-                )
-            })?;
+            .ok_or_else(|| bad(path, format!("file is {} bytes, too short for a header", prefix.len())))?;
         let n = u64::from_le_bytes(bytes);
         if n as usize > MAX_HEADER_LEN || n < 2 {
-            return Err(bad(
-                path,
-                format!("header length {n} is not plausible (corrupt file?)"),
-            ));
+            return Err(bad(path, format!("header length {n} is not plausible (corrupt file?)")));
         }
         Ok(n as usize)
     }
@@ -68,20 +60,11 @@ impl Header {
     /// Parses the header from the first `8 + header_len` bytes of the file (more is fine).
     pub fn parse(start: &[u8], path: &str) -> Result<Self> {
         let n = Self::header_len(start, path)?;
-        let json = start.get(PREFIX_LEN..PREFIX_LEN + n).ok_or_else(|| {
-            bad(
-                path,
-                format!(
-                    "header needs {} bytes, file has {}",
-                    PREFIX_LEN + n,
-                    start.len()
-                ),
-            )
-        })?;
-        let text = std::str::from_utf8(json)
-            .map_err(|e| bad(path, format!("header is not UTF-8: {e}")))?;
-        let meta: Metadata =
-            serde_json::from_str(text).map_err(|e| bad(path, format!("header: {e}")))?;
+        let json = start
+            .get(PREFIX_LEN..PREFIX_LEN + n)
+            .ok_or_else(|| bad(path, format!("header needs {} bytes, file has {}", PREFIX_LEN + n, start.len())))?;
+        let text = std::str::from_utf8(json).map_err(|e| bad(path, format!("header is not UTF-8: {e}")))?;
+        let meta: Metadata = serde_json::from_str(text).map_err(|e| bad(path, format!("header: {e}")))?;
         let base = (PREFIX_LEN + n) as u64;
         let mut tensors: Vec<TensorEntry> = meta
             .tensors()
@@ -94,21 +77,13 @@ impl Header {
             })
             .collect();
         tensors.sort_by_key(|t| t.range.start);
-        Ok(Self {
-            tensors,
-            file_len: base + meta.data_len() as u64,
-        })
+        Ok(Self { tensors, file_len: base + meta.data_len() as u64 })
     }
 
     /// Checks that a file of `actual_len` bytes holds every tensor the header announces.
     pub fn check_len(&self, actual_len: u64, path: &str) -> Result<()> {
         if actual_len < self.file_len {
-            let first_cut = self
-                .tensors
-                .iter()
-                .find(|t| t.range.end > actual_len)
-                .map(|t| t.name.as_str())
-                .unwrap_or("?");
+            let first_cut = self.tensors.iter().find(|t| t.range.end > actual_len).map(|t| t.name.as_str()).unwrap_or("?");
             return Err(bad(
                 path,
                 format!(
@@ -122,50 +97,30 @@ impl Header {
 }
 
 fn bad(path: &str, message: String) -> Error {
-    Error::Safetensors {
-        path: path.to_string(),
-        message,
-    }
+    Error::Safetensors { path: path.to_string(), message }
 }
 
 /// Reads the tensors of a safetensors file into `weights`, one at a time, converting them to f32
 /// on the way. `rename` maps each key to the name it is stored under, or `None` to skip it
 /// (not read at all). Returns the names stored.
-pub fn read_file(
-    path: &Path,
-    rename: &dyn Fn(&str) -> Option<String>,
-    weights: &mut Weights,
-) -> Result<Vec<String>> {
+pub fn read_file(path: &Path, rename: &dyn Fn(&str) -> Option<String>, weights: &mut Weights) -> Result<Vec<String>> {
     let shown = path.display().to_string();
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut prefix = [0u8; PREFIX_LEN];
-    file.read_exact(&mut prefix).map_err(|_| {
-        bad(
-            &shown,
-            format!("file is {len} bytes, too short for a header"),
-        )
-    })?;
+    file.read_exact(&mut prefix).map_err(|_| bad(&shown, format!("file is {len} bytes, too short for a header")))?;
     let n = Header::header_len(&prefix, &shown)?;
     if (PREFIX_LEN + n) as u64 > len {
-        return Err(bad(
-            &shown,
-            format!(
-                "header needs {} bytes, file has {len} (truncated?)",
-                PREFIX_LEN + n
-            ),
-        ));
+        return Err(bad(&shown, format!("header needs {} bytes, file has {len} (truncated?)", PREFIX_LEN + n)));
     }
     let mut start = prefix.to_vec();
     start.resize(PREFIX_LEN + n, 0);
-    file.read_exact(&mut start[PREFIX_LEN..])
-        .map_err(|e| Error::io(path, e))?;
+    file.read_exact(&mut start[PREFIX_LEN..]).map_err(|e| Error::io(path, e))?;
     let mut streamed = StreamedFile::open(&start, &shown, Some(len), rename)?;
     for chunk in streamed.plan(u64::MAX).chunks {
         for t in chunk.tensors {
             let mut buf = vec![0u8; (t.end - t.start) as usize];
-            file.seek(SeekFrom::Start(t.start))
-                .map_err(|e| Error::io(path, e))?;
+            file.seek(SeekFrom::Start(t.start)).map_err(|e| Error::io(path, e))?;
             file.read_exact(&mut buf).map_err(|e| Error::io(path, e))?;
             streamed.put(t.index, buf, weights)?;
         }
@@ -182,27 +137,18 @@ pub fn find_checkpoint(dir: &Path) -> Result<std::path::PathBuf> {
             return Ok(p);
         }
     }
-    if dir.join("model.safetensors.index.json").is_file()
-        || dir.join("pytorch_model.bin.index.json").is_file()
-    {
+    if dir.join("model.safetensors.index.json").is_file() || dir.join("pytorch_model.bin.index.json").is_file() {
         return Err(Error::invalid(format!(
             "{}: sharded checkpoints (*.index.json) are not supported yet; merge the shards into one file",
             dir.display()
         )));
     }
-    Err(Error::invalid(format!(
-        "{}: no model.safetensors or pytorch_model.bin in this folder",
-        dir.display()
-    )))
+    Err(Error::invalid(format!("{}: no model.safetensors or pytorch_model.bin in this folder", dir.display())))
 }
 
 /// Reads a checkpoint file of either format (by its extension: `.bin`/`.pt`/`.pth` are
 /// PyTorch zips, anything else safetensors) tensor by tensor into `weights`.
-pub fn read_checkpoint(
-    path: &Path,
-    rename: &dyn Fn(&str) -> Option<String>,
-    weights: &mut Weights,
-) -> Result<Vec<String>> {
+pub fn read_checkpoint(path: &Path, rename: &dyn Fn(&str) -> Option<String>, weights: &mut Weights) -> Result<Vec<String>> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("bin" | "pt" | "pth") => crate::hf::torch_zip::read_file(path, rename, weights),
         _ => read_file(path, rename, weights),

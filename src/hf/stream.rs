@@ -63,24 +63,14 @@ impl StreamedFile {
     /// Parses the header from the first bytes of the file (at least `8 + header length`; see
     /// [`Header::header_len`]). `total_len`, when the transport knows it, is checked against what
     /// the header announces, so a truncated file is refused before anything is fetched.
-    pub fn open(
-        start: &[u8],
-        source: &str,
-        total_len: Option<u64>,
-        rename: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self> {
+    pub fn open(start: &[u8], source: &str, total_len: Option<u64>, rename: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
         let header = Header::parse(start, source)?;
         if let Some(len) = total_len {
             header.check_len(len, source)?;
         }
         let names: Vec<Option<String>> = header.tensors.iter().map(|t| rename(&t.name)).collect();
         let received = vec![false; names.len()];
-        Ok(Self {
-            source: source.to_string(),
-            header,
-            names,
-            received,
-        })
+        Ok(Self { source: source.to_string(), header, names, received })
     }
 
     /// Where the file came from (for messages).
@@ -103,35 +93,18 @@ impl StreamedFile {
             if self.names[index].is_none() {
                 continue;
             }
-            let w = WantedTensor {
-                index,
-                start: t.range.start,
-                end: t.range.end,
-            };
+            let w = WantedTensor { index, start: t.range.start, end: t.range.end };
             bytes += w.end - w.start;
             match chunks.last_mut() {
                 Some(c) if c.end == w.start && w.end - c.start <= max_chunk => {
                     c.end = w.end;
                     c.tensors.push(w);
                 }
-                _ => chunks.push(Chunk {
-                    start: w.start,
-                    end: w.end,
-                    tensors: vec![w],
-                }),
+                _ => chunks.push(Chunk { start: w.start, end: w.end, tensors: vec![w] }),
             }
         }
-        let header_len = self
-            .header
-            .tensors
-            .first()
-            .map_or(self.header.file_len, |t| t.range.start);
-        Plan {
-            header_len: header_len.max(PREFIX_LEN as u64),
-            file_len: self.header.file_len,
-            bytes,
-            chunks,
-        }
+        let header_len = self.header.tensors.first().map_or(self.header.file_len, |t| t.range.start);
+        Plan { header_len: header_len.max(PREFIX_LEN as u64), file_len: self.header.file_len, bytes, chunks }
     }
 
     /// Uploads tensor `index` of the header from its bytes. Returns the name it is stored under.
@@ -139,21 +112,14 @@ impl StreamedFile {
         let (t, name) = match (self.header.tensors.get(index), self.names.get(index)) {
             (Some(t), Some(Some(name))) => (t, name.clone()),
             _ => {
-                return Err(Error::invalid(format!(
-                    "{}: tensor #{index} was not asked for",
-                    self.source
-                )));
+                return Err(Error::invalid(format!("{}: tensor #{index} was not asked for", self.source)));
             }
         };
         let want = t.range.end - t.range.start;
         if bytes.len() as u64 != want {
             return Err(Error::Safetensors {
                 path: self.source.clone(),
-                message: format!(
-                    "tensor `{}`: received {} bytes, expected {want} (download cut short?)",
-                    t.name,
-                    bytes.len()
-                ),
+                message: format!("tensor `{}`: received {} bytes, expected {want} (download cut short?)", t.name, bytes.len()),
             });
         }
         weights.set_source(&self.source);
@@ -166,22 +132,13 @@ impl StreamedFile {
     /// names stored. Unwanted tensors are recorded in `weights` as skipped.
     pub fn finish(self, weights: &mut Weights) -> Result<Vec<String>> {
         let mut stored = Vec::new();
-        for ((t, name), got) in self
-            .header
-            .tensors
-            .iter()
-            .zip(self.names)
-            .zip(self.received)
-        {
+        for ((t, name), got) in self.header.tensors.iter().zip(self.names).zip(self.received) {
             match (name, got) {
                 (Some(name), true) => stored.push(name),
                 (Some(_), false) => {
                     return Err(Error::Safetensors {
                         path: self.source,
-                        message: format!(
-                            "tensor `{}` was never received (download interrupted?)",
-                            t.name
-                        ),
+                        message: format!("tensor `{}` was never received (download interrupted?)", t.name),
                     });
                 }
                 (None, _) => weights.skip(&t.name),
@@ -220,11 +177,7 @@ mod tests {
         assert_eq!(plan.chunks.len(), 2, "{plan:?}");
         assert_eq!(plan.chunks[0].tensors.len(), 2);
         assert_eq!(plan.chunks[0].end - plan.chunks[0].start, 32);
-        assert_eq!(
-            plan.chunks[1].tensors[0].end - plan.chunks[1].tensors[0].start,
-            400,
-            "a large tensor gets its own request"
-        );
+        assert_eq!(plan.chunks[1].tensors[0].end - plan.chunks[1].tensors[0].start, 400, "a large tensor gets its own request");
         assert_eq!(plan.file_len, bytes.len() as u64);
     }
 
@@ -232,10 +185,7 @@ mod tests {
     fn truncation_and_missing_tensors_are_named() {
         let bytes = file(&[("a", 4), ("b", 4)]);
         let all = |k: &str| Some(k.to_string());
-        let err = StreamedFile::open(&bytes, "m.safetensors", Some(bytes.len() as u64 - 3), &all)
-            .err()
-            .unwrap()
-            .to_string();
+        let err = StreamedFile::open(&bytes, "m.safetensors", Some(bytes.len() as u64 - 3), &all).err().unwrap().to_string();
         assert!(err.contains("truncated") && err.contains("`b`"), "{err}");
 
         let device = Device::flex();
@@ -243,21 +193,9 @@ mod tests {
         let mut f = StreamedFile::open(&bytes, "m.safetensors", None, &all).unwrap();
         let plan = f.plan(1 << 20);
         let t = &plan.chunks[0].tensors[0];
-        let err = f
-            .put(
-                t.index,
-                bytes[t.start as usize..t.end as usize - 1].to_vec(),
-                &mut w,
-            )
-            .unwrap_err()
-            .to_string();
+        let err = f.put(t.index, bytes[t.start as usize..t.end as usize - 1].to_vec(), &mut w).unwrap_err().to_string();
         assert!(err.contains("received 15 bytes, expected 16"), "{err}");
-        f.put(
-            t.index,
-            bytes[t.start as usize..t.end as usize].to_vec(),
-            &mut w,
-        )
-        .unwrap();
+        f.put(t.index, bytes[t.start as usize..t.end as usize].to_vec(), &mut w).unwrap();
         let err = f.finish(&mut w).unwrap_err().to_string();
         assert!(err.contains("`b` was never received"), "{err}");
     }

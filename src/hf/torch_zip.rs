@@ -39,10 +39,7 @@ pub struct ZipEntry {
 }
 
 fn bad(path: &str, message: impl Into<String>) -> Error {
-    Error::TorchFile {
-        path: path.to_string(),
-        message: message.into(),
-    }
+    Error::TorchFile { path: path.to_string(), message: message.into() }
 }
 
 fn u16_at(b: &[u8], i: usize) -> u16 {
@@ -58,39 +55,17 @@ fn u64_at(b: &[u8], i: usize) -> u64 {
 /// The zip's members from the file's last bytes (`tail`, which starts at byte `tail_start`),
 /// ZIP64 records understood.
 fn entries(tail: &[u8], tail_start: u64, shown: &str) -> Result<Vec<ZipEntry>> {
-    let not_zip = || {
-        bad(
-            shown,
-            "not a zip archive (no end-of-central-directory record): not a PyTorch checkpoint, or truncated",
-        )
-    };
-    let eocd = (0..tail.len().saturating_sub(21))
-        .rev()
-        .find(|&i| u32_at(tail, i) == 0x0605_4b50)
-        .ok_or_else(not_zip)?;
-    let (mut count, mut cd_size, mut cd_offset) = (
-        u16_at(tail, eocd + 10) as u64,
-        u32_at(tail, eocd + 12) as u64,
-        u32_at(tail, eocd + 16) as u64,
-    );
+    let not_zip = || bad(shown, "not a zip archive (no end-of-central-directory record): not a PyTorch checkpoint, or truncated");
+    let eocd = (0..tail.len().saturating_sub(21)).rev().find(|&i| u32_at(tail, i) == 0x0605_4b50).ok_or_else(not_zip)?;
+    let (mut count, mut cd_size, mut cd_offset) =
+        (u16_at(tail, eocd + 10) as u64, u32_at(tail, eocd + 12) as u64, u32_at(tail, eocd + 16) as u64);
     let at = |abs: u64, len: u64| -> Result<&[u8]> {
         abs.checked_sub(tail_start)
             .and_then(|o| tail.get(o as usize..(o + len) as usize))
-            .ok_or_else(|| {
-                bad(
-                    shown,
-                    format!(
-                        "the zip directory lies before the last {} bytes read",
-                        tail.len()
-                    ),
-                )
-            })
+            .ok_or_else(|| bad(shown, format!("the zip directory lies before the last {} bytes read", tail.len())))
     };
     if count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF {
-        let loc = eocd
-            .checked_sub(20)
-            .filter(|&l| u32_at(tail, l) == 0x0706_4b50)
-            .ok_or_else(|| bad(shown, "ZIP64 locator missing"))?;
+        let loc = eocd.checked_sub(20).filter(|&l| u32_at(tail, l) == 0x0706_4b50).ok_or_else(|| bad(shown, "ZIP64 locator missing"))?;
         let rec = at(u64_at(tail, loc + 8), 56)?;
         if u32_at(rec, 0) != 0x0606_4b50 {
             return Err(bad(shown, "ZIP64 end record missing"));
@@ -106,11 +81,7 @@ fn entries(tail: &[u8], tail_start: u64, shown: &str) -> Result<Vec<ZipEntry>> {
         }
         let method = u16_at(cd, i + 10);
         let mut size = u32_at(cd, i + 24) as u64;
-        let (n, e, c) = (
-            u16_at(cd, i + 28) as usize,
-            u16_at(cd, i + 30) as usize,
-            u16_at(cd, i + 32) as usize,
-        );
+        let (n, e, c) = (u16_at(cd, i + 28) as usize, u16_at(cd, i + 30) as usize, u16_at(cd, i + 32) as usize);
         let mut local_offset = u32_at(cd, i + 42) as u64;
         if i + 46 + n + e > cd.len() {
             return Err(bad(shown, "corrupt zip central directory"));
@@ -135,12 +106,7 @@ fn entries(tail: &[u8], tail_start: u64, shown: &str) -> Result<Vec<ZipEntry>> {
             }
             x += 4 + len;
         }
-        out.push(ZipEntry {
-            name,
-            local_offset,
-            size,
-            method,
-        });
+        out.push(ZipEntry { name, local_offset, size, method });
         i += 46 + n + e + c;
     }
     Ok(out)
@@ -149,24 +115,13 @@ fn entries(tail: &[u8], tail_start: u64, shown: &str) -> Result<Vec<ZipEntry>> {
 /// A member's data from bytes that start at its local header.
 fn member_data<'a>(bytes: &'a [u8], e: &ZipEntry, shown: &str) -> Result<&'a [u8]> {
     if e.method != 0 {
-        return Err(bad(
-            shown,
-            format!(
-                "zip member `{}` is compressed (method {}); torch.save stores them",
-                e.name, e.method
-            ),
-        ));
+        return Err(bad(shown, format!("zip member `{}` is compressed (method {}); torch.save stores them", e.name, e.method)));
     }
     if bytes.len() < 30 || u32_at(bytes, 0) != 0x0403_4b50 {
         return Err(bad(shown, format!("corrupt zip member `{}`", e.name)));
     }
     let start = 30 + u16_at(bytes, 26) as usize + u16_at(bytes, 28) as usize;
-    bytes.get(start..start + e.size as usize).ok_or_else(|| {
-        bad(
-            shown,
-            format!("zip member `{}` is cut short (truncated file?)", e.name),
-        )
-    })
+    bytes.get(start..start + e.size as usize).ok_or_else(|| bad(shown, format!("zip member `{}` is cut short (truncated file?)", e.name)))
 }
 
 /// A `pytorch_model.bin` being received.
@@ -199,21 +154,8 @@ impl StreamedTorchFile {
             .find(|e| e.name.ends_with("/data.pkl") || e.name == "data.pkl")
             .ok_or_else(|| bad(source, "no data.pkl in the archive"))?
             .clone();
-        let prefix = pickle
-            .name
-            .strip_suffix("data.pkl")
-            .unwrap_or("")
-            .to_string();
-        Ok(Self {
-            source: source.into(),
-            len,
-            entries,
-            pickle,
-            prefix,
-            tensors: Vec::new(),
-            storages: Vec::new(),
-            received: Vec::new(),
-        })
+        let prefix = pickle.name.strip_suffix("data.pkl").unwrap_or("").to_string();
+        Ok(Self { source: source.into(), len, entries, pickle, prefix, tensors: Vec::new(), storages: Vec::new(), received: Vec::new() })
     }
 
     /// Where the file came from (for messages).
@@ -222,10 +164,7 @@ impl StreamedTorchFile {
     }
 
     fn span(&self, e: &ZipEntry) -> (u64, u64) {
-        (
-            e.local_offset,
-            (e.local_offset + HEADER_SLACK + e.size).min(self.len),
-        )
+        (e.local_offset, (e.local_offset + HEADER_SLACK + e.size).min(self.len))
     }
 
     /// The bytes to read for `data.pkl` (from its local header).
@@ -234,11 +173,7 @@ impl StreamedTorchFile {
     }
 
     /// Reads the pickle (bytes from [`Self::pickle_range`]) as data and applies `rename`.
-    pub fn set_pickle(
-        &mut self,
-        bytes: &[u8],
-        rename: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<()> {
+    pub fn set_pickle(&mut self, bytes: &[u8], rename: &dyn Fn(&str) -> Option<String>) -> Result<()> {
         let data = member_data(bytes, &self.pickle, &self.source)?;
         let refs = pickle::state_dict(data, &self.source)?;
         self.tensors = refs
@@ -258,12 +193,7 @@ impl StreamedTorchFile {
                 .entries
                 .iter()
                 .position(|e| e.name == member)
-                .ok_or_else(|| {
-                    bad(
-                        &self.source,
-                        format!("tensor `{key}`: storage `{member}` is missing"),
-                    )
-                })?;
+                .ok_or_else(|| bad(&self.source, format!("tensor `{key}`: storage `{member}` is missing")))?;
             if !storages.contains(&i) {
                 storages.push(i);
             }
@@ -282,30 +212,16 @@ impl StreamedTorchFile {
             .enumerate()
             .map(|(index, &i)| {
                 let (start, end) = self.span(&self.entries[i]);
-                Chunk {
-                    start,
-                    end,
-                    tensors: vec![WantedTensor { index, start, end }],
-                }
+                Chunk { start, end, tensors: vec![WantedTensor { index, start, end }] }
             })
             .collect();
         let bytes = chunks.iter().map(|c| c.end - c.start).sum();
-        Plan {
-            header_len: 0,
-            file_len: self.len,
-            bytes,
-            chunks,
-        }
+        Plan { header_len: 0, file_len: self.len, bytes, chunks }
     }
 
     /// Storage `index` of the plan (its bytes from the local header): uploads every wanted
     /// tensor that views it. Returns their stored names.
-    pub fn put(
-        &mut self,
-        index: usize,
-        bytes: &[u8],
-        weights: &mut Weights,
-    ) -> Result<Vec<String>> {
+    pub fn put(&mut self, index: usize, bytes: &[u8], weights: &mut Weights) -> Result<Vec<String>> {
         let e = self
             .storages
             .get(index)
@@ -319,9 +235,7 @@ impl StreamedTorchFile {
             if format!("{}data/{}", self.prefix, t.storage) != e.name {
                 continue;
             }
-            let tensor = t
-                .gather(data)
-                .map_err(|m| bad(&self.source, format!("tensor `{key}`: {m}")))?;
+            let tensor = t.gather(data).map_err(|m| bad(&self.source, format!("tensor `{key}`: {m}")))?;
             weights.insert(name, t.dtype, &t.shape, tensor)?;
             self.received[j] = true;
             stored.push(name.clone());
@@ -336,10 +250,7 @@ impl StreamedTorchFile {
             match (name, got) {
                 (Some(n), true) => stored.push(n),
                 (Some(_), false) => {
-                    return Err(bad(
-                        &self.source,
-                        format!("tensor `{key}` was never received (download interrupted?)"),
-                    ));
+                    return Err(bad(&self.source, format!("tensor `{key}` was never received (download interrupted?)")));
                 }
                 (None, _) => weights.skip(&key),
             }
@@ -350,8 +261,7 @@ impl StreamedTorchFile {
 
 fn read_at(file: &mut std::fs::File, path: &Path, start: u64, end: u64) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; (end - start) as usize];
-    file.seek(SeekFrom::Start(start))
-        .map_err(|e| Error::io(path, e))?;
+    file.seek(SeekFrom::Start(start)).map_err(|e| Error::io(path, e))?;
     file.read_exact(&mut buf).map_err(|e| Error::io(path, e))?;
     Ok(buf)
 }
@@ -359,11 +269,7 @@ fn read_at(file: &mut std::fs::File, path: &Path, start: u64, end: u64) -> Resul
 /// Reads the tensors of a `pytorch_model.bin` into `weights`, one storage at a time, like
 /// [`crate::hf::safetensors::read_file`]. The pickle is read as data: any object other than
 /// tensors and plain containers is refused, so a file built to run code is never executed.
-pub fn read_file(
-    path: &Path,
-    rename: &dyn Fn(&str) -> Option<String>,
-    weights: &mut Weights,
-) -> Result<Vec<String>> {
+pub fn read_file(path: &Path, rename: &dyn Fn(&str) -> Option<String>, weights: &mut Weights) -> Result<Vec<String>> {
     let shown = path.display().to_string();
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
@@ -398,13 +304,7 @@ impl TensorRef {
             }
             expect *= d;
         }
-        let last = self.offset
-            + self
-                .shape
-                .iter()
-                .zip(&self.stride)
-                .map(|(d, s)| (d - 1) * s)
-                .sum::<usize>();
+        let last = self.offset + self.shape.iter().zip(&self.stride).map(|(d, s)| (d - 1) * s).sum::<usize>();
         if (last + 1) * es > storage.len() {
             return Err(format!("reads past its storage ({} bytes)", storage.len()));
         }
@@ -414,12 +314,7 @@ impl TensorRef {
         let mut out = Vec::with_capacity(n * es);
         let mut idx = vec![0usize; self.shape.len()];
         for _ in 0..n {
-            let at = self.offset
-                + idx
-                    .iter()
-                    .zip(&self.stride)
-                    .map(|(i, s)| i * s)
-                    .sum::<usize>();
+            let at = self.offset + idx.iter().zip(&self.stride).map(|(i, s)| i * s).sum::<usize>();
             out.extend_from_slice(&storage[at * es..(at + 1) * es]);
             for d in (0..idx.len()).rev() {
                 idx[d] += 1;

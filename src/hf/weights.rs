@@ -20,14 +20,8 @@ use crate::error::{Error, Result, TensorProblem};
 const MAX_LISTED: usize = 25;
 
 enum Stored {
-    Float {
-        shape: Vec<usize>,
-        tensor: Tensor<1>,
-    },
-    Other {
-        shape: Vec<usize>,
-        dtype: Dtype,
-    },
+    Float { shape: Vec<usize>, tensor: Tensor<1> },
+    Other { shape: Vec<usize>, dtype: Dtype },
 }
 
 /// Tensors on a device, by checkpoint key.
@@ -43,22 +37,10 @@ pub struct Weights {
 /// Converts little-endian tensor bytes to f32, or `None` for a non-float dtype.
 pub fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
     Some(match dtype {
-        Dtype::F32 => bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        Dtype::F16 => bytes
-            .chunks_exact(2)
-            .map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
-            .collect(),
-        Dtype::BF16 => bytes
-            .chunks_exact(2)
-            .map(|b| half::bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
-            .collect(),
-        Dtype::F64 => bytes
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
-            .collect(),
+        Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()).collect(),
+        Dtype::BF16 => bytes.chunks_exact(2).map(|b| half::bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()).collect(),
+        Dtype::F64 => bytes.chunks_exact(8).map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32).collect(),
         _ => return None,
     })
 }
@@ -79,11 +61,7 @@ impl Weights {
     /// A store that answers every request with fresh N(0, std) values: random-weight models for
     /// benchmarks and freshly initialised modules.
     pub fn random(device: &Device, std: f64) -> Self {
-        Self {
-            random_std: Some(std),
-            source: "<random>".into(),
-            ..Self::new(device)
-        }
+        Self { random_std: Some(std), source: "<random>".into(), ..Self::new(device) }
     }
 
     /// The device tensors are uploaded to.
@@ -99,41 +77,22 @@ impl Weights {
     /// Adds one tensor from its raw little-endian bytes (converted to f32 and uploaded). F32
     /// bytes are uploaded as they are, without a copy on the host, so loading holds at most
     /// one tensor in memory.
-    pub fn insert(
-        &mut self,
-        name: &str,
-        dtype: Dtype,
-        shape: &[usize],
-        bytes: Vec<u8>,
-    ) -> Result<()> {
+    pub fn insert(&mut self, name: &str, dtype: Dtype, shape: &[usize], bytes: Vec<u8>) -> Result<()> {
         let n: usize = shape.iter().product();
         let size = dtype.bitsize() / 8;
-        if matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64)
-            && bytes.len() != n * size
-        {
+        if matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64) && bytes.len() != n * size {
             return Err(Error::Safetensors {
                 path: self.source.clone(),
-                message: format!(
-                    "tensor `{name}` has {} bytes for shape {shape:?} of {dtype:?}",
-                    bytes.len()
-                ),
+                message: format!("tensor `{name}` has {} bytes for shape {shape:?} of {dtype:?}", bytes.len()),
             });
         }
         let data = match dtype {
-            Dtype::F32 if cfg!(target_endian = "little") => {
-                Some(TensorData::from_bytes_vec(bytes, [n], DType::F32))
-            }
+            Dtype::F32 if cfg!(target_endian = "little") => Some(TensorData::from_bytes_vec(bytes, [n], DType::F32)),
             _ => to_f32(dtype, &bytes).map(|values| TensorData::new(values, [n])),
         };
         let stored = match data {
-            Some(data) => Stored::Float {
-                shape: shape.to_vec(),
-                tensor: Tensor::<1>::from_data(data, &self.device),
-            },
-            None => Stored::Other {
-                shape: shape.to_vec(),
-                dtype,
-            },
+            Some(data) => Stored::Float { shape: shape.to_vec(), tensor: Tensor::<1>::from_data(data, &self.device) },
+            None => Stored::Other { shape: shape.to_vec(), dtype },
         };
         self.tensors.insert(name.to_string(), stored);
         Ok(())
@@ -143,13 +102,7 @@ impl Weights {
     pub fn insert_tensor<const D: usize>(&mut self, name: &str, tensor: Tensor<D>) {
         let shape = tensor.dims().to_vec();
         let n = shape.iter().product::<usize>();
-        self.tensors.insert(
-            name.to_string(),
-            Stored::Float {
-                shape,
-                tensor: tensor.reshape([n]),
-            },
-        );
+        self.tensors.insert(name.to_string(), Stored::Float { shape, tensor: tensor.reshape([n]) });
     }
 
     /// Records that the source holds `name` but it was deliberately not uploaded.
@@ -171,12 +124,7 @@ impl Weights {
 
     /// Keys held (uploaded or not), sorted.
     pub fn keys(&self) -> Vec<String> {
-        let mut k: Vec<String> = self
-            .tensors
-            .keys()
-            .cloned()
-            .chain(self.skipped.iter().cloned())
-            .collect();
+        let mut k: Vec<String> = self.tensors.keys().cloned().chain(self.skipped.iter().cloned()).collect();
         k.sort();
         k
     }
@@ -187,7 +135,8 @@ impl Weights {
         if let Some(t) = self.try_take(key, shape) {
             return t;
         }
-        if !self.problems.iter().any(|p| matches!(p, TensorProblem::Shape { key: k, .. } | TensorProblem::Dtype { key: k, .. } if k == key)) {
+        if !self.problems.iter().any(|p| matches!(p, TensorProblem::Shape { key: k, .. } | TensorProblem::Dtype { key: k, .. } if k == key))
+        {
             self.problems.push(TensorProblem::Missing { key: key.to_string(), expected: shape.to_vec() });
         }
         Tensor::zeros(shape, &self.device)
@@ -197,52 +146,30 @@ impl Weights {
     /// recorded problem when present with the wrong shape or type.
     pub fn try_take<const D: usize>(&mut self, key: &str, shape: [usize; D]) -> Option<Tensor<D>> {
         match self.tensors.remove(key) {
-            Some(Stored::Float {
-                shape: found,
-                tensor,
-            }) => {
+            Some(Stored::Float { shape: found, tensor }) => {
                 // A trailing/leading 1 (e.g. GPT-2 biases saved as [1, n]) is not a real difference.
-                let squeeze =
-                    |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
+                let squeeze = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
                 if found.as_slice() == shape.as_slice() || squeeze(&found) == squeeze(&shape) {
                     Some(tensor.reshape(shape))
                 } else {
-                    self.problems.push(TensorProblem::Shape {
-                        key: key.into(),
-                        expected: shape.to_vec(),
-                        found,
-                    });
+                    self.problems.push(TensorProblem::Shape { key: key.into(), expected: shape.to_vec(), found });
                     None
                 }
             }
             Some(Stored::Other { dtype, .. }) => {
-                self.problems.push(TensorProblem::Dtype {
-                    key: key.into(),
-                    found: format!("{dtype:?}"),
-                });
+                self.problems.push(TensorProblem::Dtype { key: key.into(), found: format!("{dtype:?}") });
                 None
             }
-            None => self
-                .random_std
-                .map(|std| Tensor::random(shape, Distribution::Normal(0.0, std), &self.device)),
+            None => self.random_std.map(|std| Tensor::random(shape, Distribution::Normal(0.0, std), &self.device)),
         }
     }
 
     /// Ends loading: an error listing every problem, or the keys the model did not use. Unused
     /// keys for which `must_use` holds are problems too.
     pub fn finish_strict(mut self, must_use: &dyn Fn(&str) -> bool) -> Result<Vec<String>> {
-        let mut stray: Vec<String> = self
-            .tensors
-            .keys()
-            .filter(|k| must_use(k))
-            .cloned()
-            .collect();
+        let mut stray: Vec<String> = self.tensors.keys().filter(|k| must_use(k)).cloned().collect();
         stray.sort();
-        self.problems.extend(
-            stray
-                .into_iter()
-                .map(|key| TensorProblem::Unexpected { key }),
-        );
+        self.problems.extend(stray.into_iter().map(|key| TensorProblem::Unexpected { key }));
         self.finish()
     }
 
@@ -253,15 +180,9 @@ impl Weights {
             let total = problems.len();
             if total > MAX_LISTED {
                 problems.truncate(MAX_LISTED);
-                problems.push(TensorProblem::Missing {
-                    key: format!("... and {} more", total - MAX_LISTED),
-                    expected: vec![],
-                });
+                problems.push(TensorProblem::Missing { key: format!("... and {} more", total - MAX_LISTED), expected: vec![] });
             }
-            return Err(Error::Checkpoint {
-                path: self.source,
-                problems,
-            });
+            return Err(Error::Checkpoint { path: self.source, problems });
         }
         let mut unused: Vec<String> = self.tensors.into_keys().collect();
         unused.sort();
@@ -276,14 +197,8 @@ mod tests {
     #[test]
     fn half_types_convert_exactly() {
         let vals = [1.5f32, -0.099609375, 3.0e-3, 65504.0];
-        let f16: Vec<u8> = vals
-            .iter()
-            .flat_map(|v| half::f16::from_f32(*v).to_bits().to_le_bytes())
-            .collect();
-        let bf16: Vec<u8> = vals
-            .iter()
-            .flat_map(|v| half::bf16::from_f32(*v).to_bits().to_le_bytes())
-            .collect();
+        let f16: Vec<u8> = vals.iter().flat_map(|v| half::f16::from_f32(*v).to_bits().to_le_bytes()).collect();
+        let bf16: Vec<u8> = vals.iter().flat_map(|v| half::bf16::from_f32(*v).to_bits().to_le_bytes()).collect();
         let a = to_f32(Dtype::F16, &f16).unwrap();
         let b = to_f32(Dtype::BF16, &bf16).unwrap();
         for i in 0..4 {
@@ -298,23 +213,14 @@ mod tests {
         let device = Device::flex();
         let mut w = Weights::new(&device);
         w.insert("a", Dtype::F32, &[2, 2], vec![0u8; 16]).unwrap();
-        assert!(
-            w.insert("short", Dtype::F32, &[2, 2], vec![0u8; 12])
-                .is_err()
-        );
+        assert!(w.insert("short", Dtype::F32, &[2, 2], vec![0u8; 12]).is_err());
         w.insert("ids", Dtype::I64, &[2], vec![0u8; 16]).unwrap();
         let _ = w.take("a", [4, 1]);
         let _ = w.take("b", [3]);
         let _ = w.take("ids", [2]);
         let err = w.finish().unwrap_err().to_string();
-        assert!(
-            err.contains("`a` has shape [2, 2], expected [4, 1]"),
-            "{err}"
-        );
-        assert!(
-            err.contains("missing tensor `b` (expected shape [3])"),
-            "{err}"
-        );
+        assert!(err.contains("`a` has shape [2, 2], expected [4, 1]"), "{err}");
+        assert!(err.contains("missing tensor `b` (expected shape [3])"), "{err}");
         assert!(err.contains("`ids` has dtype I64"), "{err}");
     }
 }

@@ -22,9 +22,7 @@ pub fn merge_heads(x: Tensor<4>) -> Tensor<3> {
 
 /// Additive causal mask `[1, 1, len, len]`: 0 on and below the diagonal, [`MASKED`] above.
 pub fn causal_mask(len: usize, device: &Device) -> Tensor<4> {
-    let data: Vec<f32> = (0..len * len)
-        .map(|i| if i % len > i / len { MASKED } else { 0.0 })
-        .collect();
+    let data: Vec<f32> = (0..len * len).map(|i| if i % len > i / len { MASKED } else { 0.0 }).collect();
     Tensor::<2>::from_data(TensorData::new(data, [len, len]), device).reshape([1, 1, len, len])
 }
 

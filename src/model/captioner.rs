@@ -8,10 +8,7 @@ use burn::nn::Linear;
 use burn::tensor::Tensor;
 
 use crate::error::Result;
-use crate::hf::{
-    EncoderConfig, EncoderDecoderConfig, EncoderKind, GenerationDefaults, Gpt2Config,
-    PreprocessConfig, Weights,
-};
+use crate::hf::{EncoderConfig, EncoderDecoderConfig, EncoderKind, GenerationDefaults, Gpt2Config, PreprocessConfig, Weights};
 use crate::model::clip::{ClipVisionTransformer, VisionOutput};
 use crate::model::gpt2::{BuildOptions, Gpt2};
 use crate::model::nn::{Layout, linear};
@@ -86,34 +83,15 @@ impl Captioner {
         let encoder = ImageEncoder::load(w, &c.encoder).no_grad();
         let enc_to_dec_proj = (d_enc != n).then(|| {
             if fresh && !w.contains("enc_to_dec_proj.weight") {
-                linear(
-                    &mut Weights::random(w.device(), 0.02),
-                    "enc_to_dec_proj",
-                    d_enc,
-                    n,
-                    true,
-                    Layout::OutIn,
-                )
+                linear(&mut Weights::random(w.device(), 0.02), "enc_to_dec_proj", d_enc, n, true, Layout::OutIn)
             } else {
                 linear(w, "enc_to_dec_proj", d_enc, n, true, Layout::OutIn)
             }
         });
         let none = PeftMethod::None;
         let peft = c.peft.as_ref().map_or(&none, |p| &p.method);
-        let decoder = Gpt2::load(
-            w,
-            &c.gpt2,
-            BuildOptions {
-                peft,
-                fresh,
-                cross_attention: true,
-            },
-        );
-        Self {
-            encoder,
-            enc_to_dec_proj,
-            decoder,
-        }
+        let decoder = Gpt2::load(w, &c.gpt2, BuildOptions { peft, fresh, cross_attention: true });
+        Self { encoder, enc_to_dec_proj, decoder }
     }
 
     /// Encoder states the decoder attends to: `[b, 1 + g*g, n_embd]` (CLS first).
@@ -171,10 +149,7 @@ impl CaptionerConfig {
     ) -> Result<Self> {
         let preprocess = preprocess.unwrap_or_else(|| encoder.default_preprocess());
         let peft = match (peft, method) {
-            (Some((have, path)), Some(want))
-                if have.method.name() != want.method.name()
-                    || (have.method != want.method && !fresh) =>
-            {
+            (Some((have, path)), Some(want)) if have.method.name() != want.method.name() || (have.method != want.method && !fresh) => {
                 return Err(crate::Error::invalid(format!(
                     "{path}: the PEFT checkpoint is {} ({:?}), this run is configured for {} ({:?})",
                     have.method.name(),
@@ -187,15 +162,7 @@ impl CaptionerConfig {
             (None, want) => want,
         };
         let eos = gpt2.eos_token_id;
-        Ok(Self {
-            encoder,
-            preprocess,
-            gpt2,
-            peft,
-            start_token: eos,
-            eos_token: eos,
-            generation: GenerationDefaults::default(),
-        })
+        Ok(Self { encoder, preprocess, gpt2, peft, start_token: eos, eos_token: eos, generation: GenerationDefaults::default() })
     }
 }
 
@@ -210,14 +177,9 @@ impl CaptionerConfig {
         peft: Option<(PeftCheckpoint, &str)>,
     ) -> Result<Self> {
         let ved = EncoderDecoderConfig::from_json_str(config.0, config.1)?;
-        let preprocess = preprocessor
-            .map(|(t, p)| PreprocessConfig::from_json_str(t, p))
-            .transpose()?;
+        let preprocess = preprocessor.map(|(t, p)| PreprocessConfig::from_json_str(t, p)).transpose()?;
         let generation = match generation {
-            Some((t, p)) => ved
-                .generation
-                .clone()
-                .overlaid(GenerationDefaults::from_json_str(t, p)?),
+            Some((t, p)) => ved.generation.clone().overlaid(GenerationDefaults::from_json_str(t, p)?),
             None => ved.generation.clone(),
         };
         let mut c = CaptionerConfig::new(ved.encoder, preprocess, ved.decoder, peft, None, false)?;
@@ -232,12 +194,7 @@ impl Captioner {
     /// Builds the captioner from weights holding the encoder, decoder and PEFT tensors (see
     /// [`crate::model::part::Part`]) and checks the checkpoint: every problem in one error, and
     /// every key of the PEFT file (`peft_keys`) must have found its place.
-    pub fn assemble(
-        mut w: Weights,
-        config: &CaptionerConfig,
-        fresh: bool,
-        peft_keys: &[String],
-    ) -> Result<Self> {
+    pub fn assemble(mut w: Weights, config: &CaptionerConfig, fresh: bool, peft_keys: &[String]) -> Result<Self> {
         let model = Captioner::load(&mut w, config, fresh);
         let unused = w.finish_strict(&|k| peft_keys.iter().any(|p| p == k))?;
         log::debug!("unused tensors: {unused:?}");
@@ -246,10 +203,7 @@ impl Captioner {
 
     /// The form used for inference: LoRA folded into the weights, the prefix MLP evaluated once.
     pub fn for_inference(self) -> Self {
-        Self {
-            decoder: self.decoder.fold_prefix().merge_lora(),
-            ..self
-        }
+        Self { decoder: self.decoder.fold_prefix().merge_lora(), ..self }
     }
 }
 
@@ -267,13 +221,7 @@ pub mod files {
 
     /// Reads the three folders into a captioner. `peft` is required unless `fresh` or the
     /// decoder checkpoint itself carries cross-attention.
-    pub fn load(
-        encoder: &Path,
-        decoder: &Path,
-        peft: Option<&Path>,
-        device: &Device,
-        fresh: bool,
-    ) -> Result<(Captioner, CaptionerConfig)> {
+    pub fn load(encoder: &Path, decoder: &Path, peft: Option<&Path>, device: &Device, fresh: bool) -> Result<(Captioner, CaptionerConfig)> {
         load_with(encoder, decoder, peft, None, device, fresh)
     }
 
@@ -287,54 +235,30 @@ pub mod files {
         device: &Device,
         fresh: bool,
     ) -> Result<(Captioner, CaptionerConfig)> {
-        for (what, dir) in [
-            ("encoder", Some(encoder)),
-            ("decoder", Some(decoder)),
-            ("PEFT", peft),
-        ] {
+        for (what, dir) in [("encoder", Some(encoder)), ("decoder", Some(decoder)), ("PEFT", peft)] {
             if let Some(d) = dir.filter(|d| !d.is_dir()) {
-                return Err(Error::invalid(format!(
-                    "{}: {what} folder not found",
-                    d.display()
-                )));
+                return Err(Error::invalid(format!("{}: {what} folder not found", d.display())));
             }
         }
         let enc_path = encoder.join("config.json");
         let text = std::fs::read_to_string(&enc_path).map_err(|e| Error::io(&enc_path, e))?;
         let enc = EncoderConfig::from_json_str(&text, &enc_path.display().to_string())?;
         let pre = encoder.join("preprocessor_config.json");
-        let preprocess = pre
-            .exists()
-            .then(|| PreprocessConfig::from_file(&pre))
-            .transpose()?;
+        let preprocess = pre.exists().then(|| PreprocessConfig::from_file(&pre)).transpose()?;
         let gpt2 = Gpt2Config::from_file(decoder.join("config.json"))?;
         let peft_cfg = peft.map(PeftCheckpoint::from_dir).transpose()?;
         let shown = peft.map(|p| p.display().to_string()).unwrap_or_default();
-        let config = CaptionerConfig::new(
-            enc,
-            preprocess,
-            gpt2,
-            peft_cfg.map(|c| (c, shown.as_str())),
-            method,
-            fresh,
-        )?;
+        let config = CaptionerConfig::new(enc, preprocess, gpt2, peft_cfg.map(|c| (c, shown.as_str())), method, fresh)?;
 
         let mut w = Weights::new(device);
         let part = Part::Encoder(config.encoder.kind);
         read_checkpoint(&find_checkpoint(encoder)?, &|k| part.rename(k), &mut w)?;
-        read_checkpoint(
-            &find_checkpoint(decoder)?,
-            &|k| Part::Decoder.rename(k),
-            &mut w,
-        )?;
+        read_checkpoint(&find_checkpoint(decoder)?, &|k| Part::Decoder.rename(k), &mut w)?;
         let mut peft_keys = Vec::new();
         if let Some(p) = peft {
             let file = p.join("adapter_model.safetensors");
             if !file.is_file() {
-                return Err(Error::invalid(format!(
-                    "{}: no adapter_model.safetensors in this PEFT folder",
-                    p.display()
-                )));
+                return Err(Error::invalid(format!("{}: no adapter_model.safetensors in this PEFT folder", p.display())));
             }
             // Remember which keys came from the PEFT file: each must find its place.
             peft_keys = read_file(&file, &|k| Part::Peft.rename(k), &mut w)?;
@@ -347,16 +271,9 @@ pub mod files {
     /// Reads a published HF `VisionEncoderDecoderModel` folder (`config.json` with `encoder` and
     /// `decoder`, the weights, optional `preprocessor_config.json` and `generation_config.json`),
     /// with an optional PEFT checkpoint trained on top of it.
-    pub fn load_pretrained(
-        dir: &Path,
-        peft: Option<&Path>,
-        device: &Device,
-    ) -> Result<(Captioner, CaptionerConfig)> {
+    pub fn load_pretrained(dir: &Path, peft: Option<&Path>, device: &Device) -> Result<(Captioner, CaptionerConfig)> {
         if !dir.is_dir() {
-            return Err(Error::invalid(format!(
-                "{}: model folder not found",
-                dir.display()
-            )));
+            return Err(Error::invalid(format!("{}: model folder not found", dir.display())));
         }
         let read = |name: &str| -> Result<Option<(String, String)>> {
             let p = dir.join(name);
@@ -366,8 +283,7 @@ pub mod files {
             let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
             Ok(Some((text, p.display().to_string())))
         };
-        let (text, path) = read("config.json")?
-            .ok_or_else(|| Error::invalid(format!("{}: no config.json", dir.display())))?;
+        let (text, path) = read("config.json")?.ok_or_else(|| Error::invalid(format!("{}: no config.json", dir.display())))?;
         let pre = read("preprocessor_config.json")?;
         let generation = read("generation_config.json")?;
         let peft_cfg = peft.map(PeftCheckpoint::from_dir).transpose()?;
@@ -397,18 +313,12 @@ impl Captioner {
     /// Parameters that training updates: cross-attention, its LayerNorm, enc_to_dec_proj and
     /// the PEFT parameters (LoRA, adapters or prefix).
     pub fn trainable_params(&self) -> usize {
-        let lora =
-            |l: &crate::model::peft::LoraLinear| l.lora.as_ref().map_or(0, Module::num_params);
+        let lora = |l: &crate::model::peft::LoraLinear| l.lora.as_ref().map_or(0, Module::num_params);
         let mut n = self.enc_to_dec_proj.as_ref().map_or(0, Module::num_params);
         for b in &self.decoder.h {
-            n += b.crossattention.as_ref().map_or(0, Module::num_params)
-                + b.ln_cross_attn.as_ref().map_or(0, Module::num_params);
-            n += lora(&b.attn.c_attn)
-                + lora(&b.attn.c_proj)
-                + lora(&b.mlp.c_fc)
-                + lora(&b.mlp.c_proj);
-            n += b.attn.adapter.as_ref().map_or(0, Module::num_params)
-                + b.mlp.adapter.as_ref().map_or(0, Module::num_params);
+            n += b.crossattention.as_ref().map_or(0, Module::num_params) + b.ln_cross_attn.as_ref().map_or(0, Module::num_params);
+            n += lora(&b.attn.c_attn) + lora(&b.attn.c_proj) + lora(&b.mlp.c_fc) + lora(&b.mlp.c_proj);
+            n += b.attn.adapter.as_ref().map_or(0, Module::num_params) + b.mlp.adapter.as_ref().map_or(0, Module::num_params);
         }
         n + self.decoder.prefix.as_ref().map_or(0, Module::num_params)
     }

@@ -29,14 +29,7 @@ pub struct BuildOptions<'a> {
 
 /// A Conv1D (`[in, out]`) with its LoRA. `pretrained` layers are frozen and must come from the
 /// checkpoint; the others (cross-attention) are trainable and initialised when `o.fresh`.
-fn conv1d(
-    w: &mut Weights,
-    path: &str,
-    d_in: usize,
-    d_out: usize,
-    o: BuildOptions,
-    pretrained: bool,
-) -> LoraLinear {
+fn conv1d(w: &mut Weights, path: &str, d_in: usize, d_out: usize, o: BuildOptions, pretrained: bool) -> LoraLinear {
     let base = if pretrained {
         linear(w, path, d_in, d_out, true, Layout::InOut).no_grad()
     } else if o.fresh && !w.contains(&format!("{path}.weight")) {
@@ -53,9 +46,7 @@ fn conv1d(
 
 fn norm(w: &mut Weights, path: &str, d: usize, eps: f64, fresh: bool) -> LayerNorm {
     if fresh && !w.contains(&format!("{path}.weight")) {
-        burn::nn::LayerNormConfig::new(d)
-            .with_epsilon(eps)
-            .init(w.device())
+        burn::nn::LayerNormConfig::new(d).with_epsilon(eps).init(w.device())
     } else {
         layer_norm(w, path, d, eps)
     }
@@ -135,30 +126,12 @@ pub struct DecoderCache {
 impl DecoderCache {
     /// Keeps rows `index` of every cached tensor (beam search reordering).
     pub fn select(&self, index: &[usize]) -> Self {
-        let Some(device) = self
-            .cross_kv
-            .iter()
-            .chain(&self.self_kv)
-            .flatten()
-            .next()
-            .map(|(k, _)| k.device())
-        else {
+        let Some(device) = self.cross_kv.iter().chain(&self.self_kv).flatten().next().map(|(k, _)| k.device()) else {
             return self.clone();
         };
-        let idx = Tensor::<1, Int>::from_data(
-            TensorData::new(
-                index.iter().map(|&i| i as i64).collect::<Vec<_>>(),
-                [index.len()],
-            ),
-            &device,
-        );
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(index.iter().map(|&i| i as i64).collect::<Vec<_>>(), [index.len()]), &device);
         let pick = |kv: &Option<(Tensor<4>, Tensor<4>)>| {
-            kv.as_ref().map(|(k, v)| {
-                (
-                    k.clone().select(0, idx.clone()),
-                    v.clone().select(0, idx.clone()),
-                )
-            })
+            kv.as_ref().map(|(k, v)| (k.clone().select(0, idx.clone()), v.clone().select(0, idx.clone())))
         };
         Self {
             self_kv: self.self_kv.iter().map(pick).collect(),
@@ -178,12 +151,7 @@ pub struct DecoderOutput {
 }
 
 impl Gpt2Attention {
-    fn forward(
-        &self,
-        x: Tensor<3>,
-        past: &mut Option<(Tensor<4>, Tensor<4>)>,
-        mask: Tensor<4>,
-    ) -> Tensor<3> {
+    fn forward(&self, x: Tensor<3>, past: &mut Option<(Tensor<4>, Tensor<4>)>, mask: Tensor<4>) -> Tensor<3> {
         let n = x.dims()[2];
         let qkv = self.c_attn.forward(x); // [b, t, 3n]
         let mut parts = qkv.split(n, 2);
@@ -215,12 +183,7 @@ impl Gpt2CrossAttention {
         (k, v)
     }
 
-    fn forward(
-        &self,
-        x: Tensor<3>,
-        kv: &(Tensor<4>, Tensor<4>),
-        keep: bool,
-    ) -> (Tensor<3>, Option<Tensor<4>>) {
+    fn forward(&self, x: Tensor<3>, kv: &(Tensor<4>, Tensor<4>), keep: bool) -> (Tensor<3>, Option<Tensor<4>>) {
         let n = x.dims()[2];
         let q = split_heads(self.q_attn.forward(x), self.n_head); // [b, h, t, dh]
         let scale = ((n / self.n_head) as f64).powf(-0.5);
@@ -233,15 +196,9 @@ impl Gpt2Block {
     fn load(w: &mut Weights, p: &str, c: &Gpt2Config, o: BuildOptions) -> Self {
         let (n, eps) = (c.n_embd, c.layer_norm_epsilon);
         let adapter = |w: &mut Weights, at: &str, on: bool| {
-            o.peft
-                .adapter()
-                .filter(|_| on)
-                .map(|a| Adapter::load(w, &format!("{p}.{at}.adapter"), n, a, o.fresh))
+            o.peft.adapter().filter(|_| on).map(|a| Adapter::load(w, &format!("{p}.{at}.adapter"), n, a, o.fresh))
         };
-        let houlsby = o
-            .peft
-            .adapter()
-            .is_some_and(|a| a.placement == Placement::Houlsby);
+        let houlsby = o.peft.adapter().is_some_and(|a| a.placement == Placement::Houlsby);
         let cross = o.cross_attention.then(|| Gpt2CrossAttention {
             q_attn: conv1d(w, &format!("{p}.crossattention.q_attn"), n, n, o, false),
             c_attn: conv1d(w, &format!("{p}.crossattention.c_attn"), n, 2 * n, o, false),
@@ -256,9 +213,7 @@ impl Gpt2Block {
                 adapter: adapter(w, "attn", houlsby),
                 n_head: c.n_head,
             },
-            ln_cross_attn: o
-                .cross_attention
-                .then(|| norm(w, &format!("{p}.ln_cross_attn"), n, eps, o.fresh)),
+            ln_cross_attn: o.cross_attention.then(|| norm(w, &format!("{p}.ln_cross_attn"), n, eps, o.fresh)),
             crossattention: cross,
             ln_2: layer_norm(w, &format!("{p}.ln_2"), n, eps).no_grad(),
             mlp: Gpt2Mlp {
@@ -305,15 +260,7 @@ impl Gpt2Mlp {
 /// Additive mask `[1, 1, t, past + t]` for `t` new tokens after `past` cached ones.
 fn step_mask(t: usize, past: usize, device: &Device) -> Tensor<4> {
     let total = past + t;
-    let data: Vec<f32> = (0..t * total)
-        .map(|i| {
-            if i % total > past + i / total {
-                MASKED
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    let data: Vec<f32> = (0..t * total).map(|i| if i % total > past + i / total { MASKED } else { 0.0 }).collect();
     Tensor::<2>::from_data(TensorData::new(data, [t, total]), device).reshape([1, 1, t, total])
 }
 
@@ -323,18 +270,11 @@ impl Gpt2 {
     pub fn load(w: &mut Weights, c: &Gpt2Config, o: BuildOptions) -> Self {
         let n = c.n_embd;
         Self {
-            wte: Param::from_tensor(w.take("wte.weight", [c.vocab_size, n]))
-                .set_require_grad(false),
-            wpe: Param::from_tensor(w.take("wpe.weight", [c.n_positions, n]))
-                .set_require_grad(false),
-            h: (0..c.n_layer)
-                .map(|i| Gpt2Block::load(w, &format!("h.{i}"), c, o))
-                .collect(),
+            wte: Param::from_tensor(w.take("wte.weight", [c.vocab_size, n])).set_require_grad(false),
+            wpe: Param::from_tensor(w.take("wpe.weight", [c.n_positions, n])).set_require_grad(false),
+            h: (0..c.n_layer).map(|i| Gpt2Block::load(w, &format!("h.{i}"), c, o)).collect(),
             ln_f: layer_norm(w, "ln_f", n, c.layer_norm_epsilon).no_grad(),
-            prefix: o
-                .peft
-                .prefix()
-                .map(|p| Prefix::load(w, p, c.n_layer, n, c.n_head, o.fresh)),
+            prefix: o.peft.prefix().map(|p| Prefix::load(w, p, c.n_layer, n, c.n_head, o.fresh)),
             config: c.clone(),
         }
     }
@@ -351,59 +291,33 @@ impl Gpt2 {
             .collect();
         let b = encoder.as_ref().map_or(1, |e| e.dims()[0]);
         let (self_kv, prefix_len) = match &self.prefix {
-            Some(p) => (
-                p.layer_kvs(b).into_iter().map(Some).collect(),
-                p.embedding.dims()[0],
-            ),
+            Some(p) => (p.layer_kvs(b).into_iter().map(Some).collect(), p.embedding.dims()[0]),
             None => (vec![None; self.h.len()], 0),
         };
-        DecoderCache {
-            self_kv,
-            cross_kv,
-            len: 0,
-            prefix_len,
-        }
+        DecoderCache { self_kv, cross_kv, len: 0, prefix_len }
     }
 
     /// Runs `ids` `[b, t]` after what `cache` holds and appends them to it.
-    pub fn forward(
-        &self,
-        ids: &[Vec<u32>],
-        cache: &mut DecoderCache,
-        keep_cross: bool,
-    ) -> DecoderOutput {
+    pub fn forward(&self, ids: &[Vec<u32>], cache: &mut DecoderCache, keep_cross: bool) -> DecoderOutput {
         let device = self.wte.val().device();
         let (b, t) = (ids.len(), ids[0].len());
         let n = self.config.n_embd;
         let flat: Vec<i64> = ids.iter().flatten().map(|&i| i64::from(i)).collect();
         let flat = Tensor::<1, Int>::from_data(TensorData::new(flat, [b * t]), &device);
         let tok = self.wte.val().select(0, flat).reshape([b, t, n]); // [b, t, n]
-        let pos = self
-            .wpe
-            .val()
-            .slice([cache.len..cache.len + t, 0..n])
-            .unsqueeze_dim::<3>(0); // [1, t, n]
+        let pos = self.wpe.val().slice([cache.len..cache.len + t, 0..n]).unsqueeze_dim::<3>(0); // [1, t, n]
         let mut x = tok + pos; // [b, t, n]
         let mask = step_mask(t, cache.prefix_len + cache.len, &device);
         let mut cross = Vec::new();
         for (i, block) in self.h.iter().enumerate() {
-            let (y, a) = block.forward(
-                x,
-                &mut cache.self_kv[i],
-                cache.cross_kv[i].as_ref(),
-                mask.clone(),
-                keep_cross,
-            );
+            let (y, a) = block.forward(x, &mut cache.self_kv[i], cache.cross_kv[i].as_ref(), mask.clone(), keep_cross);
             x = y;
             cross.extend(a);
         }
         cache.len += t;
         let x = self.ln_f.forward(x); // [b, t, n]
         let logits = burn::tensor::module::linear(x, self.wte.val().transpose(), None); // [b, t, vocab]
-        DecoderOutput {
-            logits,
-            cross_attentions: cross,
-        }
+        DecoderOutput { logits, cross_attentions: cross }
     }
 
     /// Folds the prefix MLP away (inference keeps only its output).
@@ -421,22 +335,14 @@ impl Gpt2 {
 
 fn merge_block(b: Gpt2Block) -> Gpt2Block {
     Gpt2Block {
-        attn: Gpt2Attention {
-            c_attn: b.attn.c_attn.merge(),
-            c_proj: b.attn.c_proj.merge(),
-            ..b.attn
-        },
+        attn: Gpt2Attention { c_attn: b.attn.c_attn.merge(), c_proj: b.attn.c_proj.merge(), ..b.attn },
         crossattention: b.crossattention.map(|c| Gpt2CrossAttention {
             q_attn: c.q_attn.merge(),
             c_attn: c.c_attn.merge(),
             c_proj: c.c_proj.merge(),
             n_head: c.n_head,
         }),
-        mlp: Gpt2Mlp {
-            c_fc: b.mlp.c_fc.merge(),
-            c_proj: b.mlp.c_proj.merge(),
-            ..b.mlp
-        },
+        mlp: Gpt2Mlp { c_fc: b.mlp.c_fc.merge(), c_proj: b.mlp.c_proj.merge(), ..b.mlp },
         ..b
     }
 }

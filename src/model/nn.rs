@@ -18,24 +18,14 @@ pub enum Layout {
 }
 
 /// Loads `{prefix}.weight` (and `{prefix}.bias` when `bias`) as a burn `Linear` ([in, out]).
-pub fn linear(
-    w: &mut Weights,
-    prefix: &str,
-    d_in: usize,
-    d_out: usize,
-    bias: bool,
-    layout: Layout,
-) -> Linear {
+pub fn linear(w: &mut Weights, prefix: &str, d_in: usize, d_out: usize, bias: bool, layout: Layout) -> Linear {
     let key = format!("{prefix}.weight");
     let weight = match layout {
         Layout::OutIn => w.take(&key, [d_out, d_in]).transpose(), // [in, out]
         Layout::InOut => w.take(&key, [d_in, d_out]),
     };
     let bias = bias.then(|| Param::from_tensor(w.take(&format!("{prefix}.bias"), [d_out])));
-    Linear {
-        weight: Param::from_tensor(weight),
-        bias,
-    }
+    Linear { weight: Param::from_tensor(weight), bias }
 }
 
 /// Loads `{prefix}.weight` / `{prefix}.bias` as a LayerNorm over `d` features.

@@ -31,13 +31,10 @@ impl Part {
     pub fn rename(self, key: &str) -> Option<String> {
         match self {
             Part::Clip(towers) => towers.wants(key).then(|| key.to_string()),
-            Part::Encoder(EncoderKind::Clip) => {
-                key.starts_with("vision_model.").then(|| key.to_string())
-            }
+            Part::Encoder(EncoderKind::Clip) => key.starts_with("vision_model.").then(|| key.to_string()),
             Part::Encoder(EncoderKind::Vit) => {
                 let k = key.strip_prefix("vit.").unwrap_or(key);
-                (!k.starts_with("pooler.") && !k.starts_with("classifier."))
-                    .then(|| format!("encoder.{k}"))
+                (!k.starts_with("pooler.") && !k.starts_with("classifier.")).then(|| format!("encoder.{k}"))
             }
             Part::EncoderDecoder(kind) => {
                 if let Some(rest) = key.strip_prefix("decoder.") {
@@ -45,9 +42,7 @@ impl Part {
                 } else if let Some(rest) = key.strip_prefix("encoder.") {
                     match kind {
                         // transformers 4 nests CLIPVisionModel's keys under `vision_model.`, 5 does not.
-                        EncoderKind::Clip if rest.starts_with("vision_model.") => {
-                            Some(rest.to_string())
-                        }
+                        EncoderKind::Clip if rest.starts_with("vision_model.") => Some(rest.to_string()),
                         EncoderKind::Clip => Some(format!("vision_model.{rest}")),
                         EncoderKind::Vit => (!rest.starts_with("pooler.")).then(|| key.to_string()),
                     }

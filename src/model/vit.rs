@@ -30,32 +30,18 @@ pub struct VitModel {
 impl VitModel {
     /// Loads `{p}.*` (`encoder` inside a `VisionEncoderDecoderModel`) for config `c`.
     pub fn load(w: &mut Weights, p: &str, c: &VisionConfig) -> Self {
-        let (d, ps, ch, eps) = (
-            c.tower.hidden_size,
-            c.patch_size,
-            c.num_channels,
-            c.tower.layer_norm_eps,
-        );
+        let (d, ps, ch, eps) = (c.tower.hidden_size, c.patch_size, c.num_channels, c.tower.layer_norm_eps);
         let e = format!("{p}.embeddings");
-        let conv = w.take(
-            &format!("{e}.patch_embeddings.projection.weight"),
-            [d, ch, ps, ps],
-        ); // [d, c, p, p]
+        let conv = w.take(&format!("{e}.patch_embeddings.projection.weight"), [d, ch, ps, ps]); // [d, c, p, p]
         let bias = w.take(&format!("{e}.patch_embeddings.projection.bias"), [d]); // [d]
         let embeddings = ClipVisionEmbeddings {
-            class_embedding: Param::from_tensor(
-                w.take(&format!("{e}.cls_token"), [1, 1, d]).reshape([d]),
-            ),
+            class_embedding: Param::from_tensor(w.take(&format!("{e}.cls_token"), [1, 1, d]).reshape([d])),
             patch_embedding: Linear {
                 weight: Param::from_tensor(conv.reshape([d, ch * ps * ps]).transpose()), // [c*p*p, d]
                 bias: Some(Param::from_tensor(bias)),
             },
             position_embedding: Param::from_tensor(
-                w.take(
-                    &format!("{e}.position_embeddings"),
-                    [1, c.num_positions(), d],
-                )
-                .reshape([c.num_positions(), d]),
+                w.take(&format!("{e}.position_embeddings"), [1, c.num_positions(), d]).reshape([c.num_positions(), d]),
             ),
             patch_size: ps,
         };
@@ -69,16 +55,10 @@ impl VitModel {
     /// pixels `[b, c, s, s]` (normalised) -> `last_hidden_state` `[b, 1 + g*g, d]` (layer-normed),
     /// `pooled` = its CLS row, and the attentions when asked for.
     pub fn forward(&self, pixels: Tensor<4>, keep_attentions: bool) -> VisionOutput {
-        let out = self
-            .encoder
-            .forward(self.embeddings.forward(pixels), None, keep_attentions); // [b, l, d]
+        let out = self.encoder.forward(self.embeddings.forward(pixels), None, keep_attentions); // [b, l, d]
         let last = self.layernorm.forward(out.hidden); // [b, l, d]
         let [b, _, d] = last.dims();
         let pooled = last.clone().slice([0..b, 0..1, 0..d]).reshape([b, d]); // [b, d]
-        VisionOutput {
-            last_hidden_state: last,
-            pooled,
-            attentions: out.attentions,
-        }
+        VisionOutput { last_hidden_state: last, pooled, attentions: out.attentions }
     }
 }

@@ -40,18 +40,8 @@ pub struct CaptionOutput {
 
 impl CaptionPipeline {
     /// Wraps a loaded captioner (converted to its inference form here).
-    pub fn new(
-        model: Captioner,
-        config: CaptionerConfig,
-        tokenizer: Gpt2Tokenizer,
-        device: &Device,
-    ) -> Self {
-        Self {
-            model: model.for_inference(),
-            config,
-            tokenizer,
-            device: device.clone(),
-        }
+    pub fn new(model: Captioner, config: CaptionerConfig, tokenizer: Gpt2Tokenizer, device: &Device) -> Self {
+        Self { model: model.for_inference(), config, tokenizer, device: device.clone() }
     }
 
     /// The image as the encoder sees it (resized and cropped), for drawing the maps over.
@@ -62,36 +52,19 @@ impl CaptionPipeline {
     /// Captions one decoded image. The start and stop tokens are the model's (a `cfg.eos` of
     /// `u32::MAX`, "never stop", is kept: benchmarks generate a fixed length).
     pub async fn caption(&self, img: &RgbImage, cfg: &GenerateConfig) -> Result<CaptionOutput> {
-        let eos = if cfg.eos == u32::MAX {
-            u32::MAX
-        } else {
-            self.config.eos_token
-        };
-        let cfg = &GenerateConfig {
-            start: self.config.start_token,
-            eos,
-            ..cfg.clone()
-        };
+        let eos = if cfg.eos == u32::MAX { u32::MAX } else { self.config.eos_token };
+        let cfg = &GenerateConfig { start: self.config.start_token, eos, ..cfg.clone() };
         cfg.check(&self.model.decoder)?;
         let seen = self.seen(img);
         let (w, h) = seen.dimensions();
         let pixels = normalize(&seen, &self.config.preprocess);
-        let pixels = Tensor::<4>::from_data(
-            TensorData::new(pixels, [1, 3, h as usize, w as usize]),
-            &self.device,
-        ); // [1, 3, s, s]
+        let pixels = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, h as usize, w as usize]), &self.device); // [1, 3, s, s]
         let enc = self.model.encode(pixels); // [1, 1 + g*g, n_embd]
         let cap = generate(&self.model.decoder, enc, cfg).await?;
         let words = cap.words(cfg.eos);
         let text = self.tokenizer.decode(words)?.trim().to_string();
         let pieces = self.tokenizer.pieces(words)?;
         let g = self.config.encoder.vision.grid();
-        Ok(CaptionOutput {
-            tokens: cap.tokens.clone(),
-            text,
-            words: pieces,
-            grid: [g, g],
-            attention: cap.attention,
-        })
+        Ok(CaptionOutput { tokens: cap.tokens.clone(), text, words: pieces, grid: [g, g], attention: cap.attention })
     }
 }

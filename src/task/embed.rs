@@ -30,22 +30,14 @@ pub struct Clip {
 
 /// Reads a tensor back to the host (asynchronously: WebGPU has no synchronous read-back).
 pub async fn read_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    let data = t
-        .into_data_async()
-        .await
-        .map_err(|e| Error::Device(format!("read-back failed: {e:?}")))?;
-    data.try_into_vec::<f32>()
-        .map_err(|e| Error::Device(format!("read-back failed: {e:?}")))
+    let data = t.into_data_async().await.map_err(|e| Error::Device(format!("read-back failed: {e:?}")))?;
+    data.try_into_vec::<f32>().map_err(|e| Error::Device(format!("read-back failed: {e:?}")))
 }
 
 /// Reads a `[n, e]` tensor back as rows.
 pub async fn read_rows(t: Tensor<2>) -> Result<Vec<Vec<f32>>> {
     let [_, e] = t.dims();
-    Ok(read_vec(t)
-        .await?
-        .chunks(e.max(1))
-        .map(<[f32]>::to_vec)
-        .collect())
+    Ok(read_vec(t).await?.chunks(e.max(1)).map(<[f32]>::to_vec).collect())
 }
 
 impl Clip {
@@ -61,13 +53,7 @@ impl Clip {
         let model = ClipModel::load(&mut weights, &config, towers);
         let unused = weights.finish()?;
         log::debug!("unused checkpoint tensors: {unused:?}");
-        Ok(Self {
-            model,
-            config,
-            preprocess,
-            tokenizer,
-            device,
-        })
+        Ok(Self { model, config, preprocess, tokenizer, device })
     }
 
     /// Loads a HF model folder (`config.json`, `model.safetensors`, optional
@@ -75,10 +61,7 @@ impl Clip {
     #[cfg(not(target_family = "wasm"))]
     pub fn from_dir(dir: &std::path::Path, device: &Device, towers: Towers) -> Result<Self> {
         if !dir.is_dir() {
-            return Err(Error::invalid(format!(
-                "{}: model folder not found",
-                dir.display()
-            )));
+            return Err(Error::invalid(format!("{}: model folder not found", dir.display())));
         }
         let config = ClipConfig::from_file(dir.join("config.json"))?;
         let pre_path = dir.join("preprocessor_config.json");
@@ -89,10 +72,7 @@ impl Clip {
         };
         let tokenizer = match towers {
             Towers::Vision => None,
-            _ => Some(ClipTokenizer::from_dir_or_bundled(
-                dir,
-                config.text.max_position_embeddings,
-            )?),
+            _ => Some(ClipTokenizer::from_dir_or_bundled(dir, config.text.max_position_embeddings)?),
         };
         let weights_path = crate::hf::safetensors::find_checkpoint(dir)?;
         let mut weights = Weights::new(device);
@@ -108,25 +88,16 @@ impl Clip {
 
     /// Model input `[b, 3, s, s]` from decoded images.
     pub fn pixels(&self, images: &[&RgbImage]) -> Result<Tensor<4>> {
-        let (h, w) = self.preprocess.output_size().ok_or_else(|| {
-            Error::invalid(
-                "preprocessor config gives no fixed output size (no crop, no exact resize)",
-            )
-        })?;
+        let (h, w) = self
+            .preprocess
+            .output_size()
+            .ok_or_else(|| Error::invalid("preprocessor config gives no fixed output size (no crop, no exact resize)"))?;
         let s = self.config.vision.image_size as u32;
         if (h, w) != (s, s) {
-            return Err(Error::invalid(format!(
-                "preprocessing gives {h}x{w} images, the vision tower takes {s}x{s}"
-            )));
+            return Err(Error::invalid(format!("preprocessing gives {h}x{w} images, the vision tower takes {s}x{s}")));
         }
-        let data: Vec<f32> = images
-            .iter()
-            .flat_map(|img| preprocess(img, &self.preprocess))
-            .collect();
-        Ok(Tensor::from_data(
-            TensorData::new(data, [images.len(), 3, h as usize, w as usize]),
-            &self.device,
-        ))
+        let data: Vec<f32> = images.iter().flat_map(|img| preprocess(img, &self.preprocess)).collect();
+        Ok(Tensor::from_data(TensorData::new(data, [images.len(), 3, h as usize, w as usize]), &self.device))
     }
 
     /// Normalised image embeddings, one row per image.
@@ -140,10 +111,7 @@ impl Clip {
 
     /// Normalised text embeddings, one row per text.
     pub async fn embed_texts(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        let tok = self
-            .tokenizer
-            .as_ref()
-            .ok_or_else(|| Error::invalid("this model was loaded without its text tower"))?;
+        let tok = self.tokenizer.as_ref().ok_or_else(|| Error::invalid("this model was loaded without its text tower"))?;
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(TEXT_BATCH) {
             let ids = tok.encode_all(chunk)?;

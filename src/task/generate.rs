@@ -32,14 +32,7 @@ pub struct GenerateConfig {
 
 impl Default for GenerateConfig {
     fn default() -> Self {
-        Self {
-            beams: 1,
-            max_new_tokens: 30,
-            length_penalty: 1.0,
-            no_repeat_ngram_size: 0,
-            start: 50256,
-            eos: 50256,
-        }
+        Self { beams: 1, max_new_tokens: 30, length_penalty: 1.0, no_repeat_ngram_size: 0, start: 50256, eos: 50256 }
     }
 }
 
@@ -100,37 +93,22 @@ pub fn banned_tokens(seq: &[u32], n: usize) -> HashSet<u32> {
     for w in seq.windows(n) {
         grams.entry(&w[..n - 1]).or_default().insert(w[n - 1]);
     }
-    grams
-        .get(&seq[seq.len() + 1 - n..])
-        .cloned()
-        .unwrap_or_default()
+    grams.get(&seq[seq.len() + 1 - n..]).cloned().unwrap_or_default()
 }
 
 /// Decodes one image's encoder states `enc` `[1, src, n]`.
 pub async fn generate(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig) -> Result<Caption> {
     cfg.check(decoder)?;
-    let tokens = if cfg.beams == 1 {
-        greedy(decoder, enc.clone(), cfg).await?
-    } else {
-        beam(decoder, enc.clone(), cfg).await?
-    };
+    let tokens = if cfg.beams == 1 { greedy(decoder, enc.clone(), cfg).await? } else { beam(decoder, enc.clone(), cfg).await? };
     let attention = attention_maps(decoder, enc, &tokens, cfg.eos).await?;
     Ok(Caption { tokens, attention })
 }
 
-async fn last_logits(
-    decoder: &Gpt2,
-    rows: &[Vec<u32>],
-    cache: &mut crate::model::gpt2::DecoderCache,
-) -> Result<Vec<Vec<f32>>> {
+async fn last_logits(decoder: &Gpt2, rows: &[Vec<u32>], cache: &mut crate::model::gpt2::DecoderCache) -> Result<Vec<Vec<f32>>> {
     let out = decoder.forward(rows, cache, false);
     let [b, t, v] = out.logits.dims();
     let last = out.logits.slice([0..b, t - 1..t, 0..v]).reshape([b, v]); // [b, vocab]
-    Ok(read_vec(last)
-        .await?
-        .chunks(v)
-        .map(<[f32]>::to_vec)
-        .collect())
+    Ok(read_vec(last).await?.chunks(v).map(<[f32]>::to_vec).collect())
 }
 
 async fn greedy(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig) -> Result<Vec<u32>> {
@@ -161,17 +139,12 @@ async fn beam(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig) -> Result<Ve
     let [_, src, n] = enc.dims();
     let enc = enc.expand([nb, src, n]); // [beams, src, n]
     let mut cache = decoder.start(Some(enc));
-    let mut running: Vec<(Vec<u32>, f64)> = (0..nb)
-        .map(|i| (vec![cfg.start], if i == 0 { 0.0 } else { NEG }))
-        .collect();
+    let mut running: Vec<(Vec<u32>, f64)> = (0..nb).map(|i| (vec![cfg.start], if i == 0 { 0.0 } else { NEG })).collect();
     let mut finished: Vec<(Vec<u32>, f64, bool)> = vec![(Vec::new(), NEG, false); nb];
     let mut improvable = true;
     let mut cur_len = 1;
     loop {
-        let rows: Vec<Vec<u32>> = running
-            .iter()
-            .map(|(s, _)| vec![*s.last().expect("non-empty")])
-            .collect();
+        let rows: Vec<Vec<u32>> = running.iter().map(|(s, _)| vec![*s.last().expect("non-empty")]).collect();
         let logits = last_logits(decoder, &rows, &mut cache).await?;
         // Candidates: (score, beam, token), best first.
         let mut cands: Vec<(f64, usize, u32)> = Vec::with_capacity(nb * logits[0].len());
@@ -180,19 +153,12 @@ async fn beam(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig) -> Result<Ve
             for t in banned_tokens(&running[b].0, cfg.no_repeat_ngram_size) {
                 lp[t as usize] = f64::NEG_INFINITY;
             }
-            cands.extend(
-                lp.into_iter()
-                    .enumerate()
-                    .map(|(t, l)| (l + running[b].1, b, t as u32)),
-            );
+            cands.extend(lp.into_iter().enumerate().map(|(t, l)| (l + running[b].1, b, t as u32)));
         }
         cands.select_nth_unstable_by(keep - 1, |a, b| b.0.total_cmp(&a.0));
         cands.truncate(keep);
         cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-        let hits: Vec<bool> = cands
-            .iter()
-            .map(|c| c.2 == cfg.eos || cur_len + 1 >= max_len)
-            .collect();
+        let hits: Vec<bool> = cands.iter().map(|c| c.2 == cfg.eos || cur_len + 1 >= max_len).collect();
 
         // Finished hypotheses: only among the top `nb` candidates.
         let norm = ((cur_len + 1 - 1) as f64).powf(cfg.length_penalty);
@@ -211,11 +177,7 @@ async fn beam(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig) -> Result<Ve
         finished = merged;
 
         // Running beams: the best `nb` candidates that did not stop.
-        let mut order: Vec<(f64, usize)> = cands
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.0 + if hits[i] { NEG } else { 0.0 }, i))
-            .collect();
+        let mut order: Vec<(f64, usize)> = cands.iter().enumerate().map(|(i, c)| (c.0 + if hits[i] { NEG } else { 0.0 }, i)).collect();
         order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let chosen: Vec<(f64, usize)> = order.into_iter().take(nb).collect();
         let parents: Vec<usize> = chosen.iter().map(|&(_, i)| cands[i].1).collect();
@@ -239,27 +201,13 @@ async fn beam(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig) -> Result<Ve
             break;
         }
     }
-    Ok(finished
-        .into_iter()
-        .next()
-        .map(|f| f.0)
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| running.swap_remove(0).0))
+    Ok(finished.into_iter().next().map(|f| f.0).filter(|s| !s.is_empty()).unwrap_or_else(|| running.swap_remove(0).0))
 }
 
 /// Cross-attention of each generated token (teacher-forced pass over the final sequence, which
 /// equals the step-wise attention since decoding is causal): `[token][layer][src]`.
-pub async fn attention_maps(
-    decoder: &Gpt2,
-    enc: Tensor<3>,
-    tokens: &[u32],
-    eos: u32,
-) -> Result<Vec<Vec<Vec<f32>>>> {
-    let produced = tokens[1..]
-        .iter()
-        .filter(|&&t| t != eos)
-        .count()
-        .min(tokens.len() - 1);
+pub async fn attention_maps(decoder: &Gpt2, enc: Tensor<3>, tokens: &[u32], eos: u32) -> Result<Vec<Vec<Vec<f32>>>> {
+    let produced = tokens[1..].iter().filter(|&&t| t != eos).count().min(tokens.len() - 1);
     if produced == 0 {
         return Ok(Vec::new());
     }
@@ -267,19 +215,9 @@ pub async fn attention_maps(
     let mut cache = decoder.start(Some(enc));
     let out = decoder.forward(&[input], &mut cache, true);
     let layers = out.cross_attentions.len();
-    let maps: Vec<Tensor<3>> = out
-        .cross_attentions
-        .into_iter()
-        .map(|a| a.mean_dim(1).squeeze_dim::<3>(1))
-        .collect(); // [1, t, src] each
+    let maps: Vec<Tensor<3>> = out.cross_attentions.into_iter().map(|a| a.mean_dim(1).squeeze_dim::<3>(1)).collect(); // [1, t, src] each
     let stacked = Tensor::cat(maps, 0); // [layers, t, src]
     let [_, t, src] = stacked.dims();
     let flat = read_vec(stacked).await?;
-    Ok((0..t)
-        .map(|i| {
-            (0..layers)
-                .map(|l| flat[(l * t + i) * src..(l * t + i + 1) * src].to_vec())
-                .collect()
-        })
-        .collect())
+    Ok((0..t).map(|i| (0..layers).map(|l| flat[(l * t + i) * src..(l * t + i + 1) * src].to_vec()).collect()).collect())
 }

@@ -37,16 +37,8 @@ impl Streamed {
 }
 
 enum Target {
-    Clip {
-        config: ClipConfig,
-        preprocess: PreprocessConfig,
-        tokenizer: Option<ClipTokenizer>,
-        towers: Towers,
-    },
-    Captioner {
-        config: CaptionerConfig,
-        tokenizer: Gpt2Tokenizer,
-    },
+    Clip { config: ClipConfig, preprocess: PreprocessConfig, tokenizer: Option<ClipTokenizer>, towers: Towers },
+    Captioner { config: CaptionerConfig, tokenizer: Gpt2Tokenizer },
 }
 
 /// A model being loaded.
@@ -61,13 +53,7 @@ impl Loading {
     /// A CLIP model from the texts of its `config.json`, `preprocessor_config.json` (optional:
     /// derived from the config when absent) and `tokenizer.json` (needed for the text tower).
     /// Its weights then come as part `clip`.
-    pub fn clip(
-        device: &Device,
-        config: &str,
-        preprocessor: Option<&str>,
-        tokenizer: Option<&[u8]>,
-        towers: Towers,
-    ) -> Result<Self> {
+    pub fn clip(device: &Device, config: &str, preprocessor: Option<&str>, tokenizer: Option<&[u8]>, towers: Towers) -> Result<Self> {
         let config = ClipConfig::from_json_str(config, "config.json")?;
         let preprocess = match preprocessor {
             Some(text) => PreprocessConfig::from_json_str(text, "preprocessor_config.json")?,
@@ -75,20 +61,12 @@ impl Loading {
         };
         let tokenizer = match (towers, tokenizer) {
             (Towers::Vision, _) => None,
-            (_, Some(json)) => Some(ClipTokenizer::from_bytes(
-                json,
-                config.text.max_position_embeddings,
-            )?),
+            (_, Some(json)) => Some(ClipTokenizer::from_bytes(json, config.text.max_position_embeddings)?),
             (_, None) => return Err(Error::invalid("the text tower needs a tokenizer.json")),
         };
         let files = BTreeMap::from([("clip", (Part::Clip(towers), None))]);
         Ok(Self {
-            target: Target::Clip {
-                config,
-                preprocess,
-                tokenizer,
-                towers,
-            },
+            target: Target::Clip { config, preprocess, tokenizer, towers },
             weights: Weights::new(device),
             files,
             peft_keys: Vec::new(),
@@ -107,37 +85,19 @@ impl Loading {
         tokenizer: &[u8],
     ) -> Result<Self> {
         let encoder = EncoderConfig::from_json_str(encoder_config, "encoder config.json")?;
-        let preprocess = encoder_preprocessor
-            .map(|t| PreprocessConfig::from_json_str(t, "encoder preprocessor_config.json"))
-            .transpose()?;
+        let preprocess =
+            encoder_preprocessor.map(|t| PreprocessConfig::from_json_str(t, "encoder preprocessor_config.json")).transpose()?;
         let gpt2 = Gpt2Config::from_json_str(decoder_config, "decoder config.json")?;
-        let peft = peft_config
-            .map(|t| PeftCheckpoint::from_json_str(t, "adapter_config.json"))
-            .transpose()?;
+        let peft = peft_config.map(|t| PeftCheckpoint::from_json_str(t, "adapter_config.json")).transpose()?;
         let has_peft = peft.is_some();
-        let config = CaptionerConfig::new(
-            encoder,
-            preprocess,
-            gpt2,
-            peft.map(|p| (p, "adapter_config.json")),
-            None,
-            false,
-        )?;
+        let config = CaptionerConfig::new(encoder, preprocess, gpt2, peft.map(|p| (p, "adapter_config.json")), None, false)?;
         let encoder_part = Part::Encoder(config.encoder.kind);
-        let mut files = BTreeMap::from([
-            ("encoder", (encoder_part, None)),
-            ("decoder", (Part::Decoder, None)),
-        ]);
+        let mut files = BTreeMap::from([("encoder", (encoder_part, None)), ("decoder", (Part::Decoder, None))]);
         if has_peft {
             files.insert("peft", (Part::Peft, None));
         }
         let tokenizer = Gpt2Tokenizer::from_bytes(tokenizer)?;
-        Ok(Self {
-            target: Target::Captioner { config, tokenizer },
-            weights: Weights::new(device),
-            files,
-            peft_keys: Vec::new(),
-        })
+        Ok(Self { target: Target::Captioner { config, tokenizer }, weights: Weights::new(device), files, peft_keys: Vec::new() })
     }
 
     /// A published captioner (a HF `VisionEncoderDecoderModel`) from the texts of its
@@ -152,9 +112,7 @@ impl Loading {
         peft_config: Option<&str>,
         tokenizer: &[u8],
     ) -> Result<Self> {
-        let peft = peft_config
-            .map(|t| PeftCheckpoint::from_json_str(t, "adapter_config.json"))
-            .transpose()?;
+        let peft = peft_config.map(|t| PeftCheckpoint::from_json_str(t, "adapter_config.json")).transpose()?;
         let has_peft = peft.is_some();
         let config = CaptionerConfig::pretrained(
             (config, "config.json"),
@@ -162,48 +120,27 @@ impl Loading {
             generation.map(|t| (t, "generation_config.json")),
             peft.map(|p| (p, "adapter_config.json")),
         )?;
-        let mut files =
-            BTreeMap::from([("model", (Part::EncoderDecoder(config.encoder.kind), None))]);
+        let mut files = BTreeMap::from([("model", (Part::EncoderDecoder(config.encoder.kind), None))]);
         if has_peft {
             files.insert("peft", (Part::Peft, None));
         }
         let tokenizer = Gpt2Tokenizer::from_bytes(tokenizer)?;
-        Ok(Self {
-            target: Target::Captioner { config, tokenizer },
-            weights: Weights::new(device),
-            files,
-            peft_keys: Vec::new(),
-        })
+        Ok(Self { target: Target::Captioner { config, tokenizer }, weights: Weights::new(device), files, peft_keys: Vec::new() })
     }
 
     /// The parts whose safetensors files are still to be opened.
     pub fn parts(&self) -> Vec<&'static str> {
-        self.files
-            .iter()
-            .filter(|(_, (_, f))| f.is_none())
-            .map(|(k, _)| *k)
-            .collect()
+        self.files.iter().filter(|(_, (_, f))| f.is_none()).map(|(k, _)| *k).collect()
     }
 
     fn slot(&mut self, part: &str) -> Result<&mut (Part, Option<Streamed>)> {
         let known: Vec<&str> = self.files.keys().copied().collect();
-        self.files.get_mut(part).ok_or_else(|| {
-            Error::invalid(format!(
-                "this model has no part `{part}` (it has {})",
-                known.join(", ")
-            ))
-        })
+        self.files.get_mut(part).ok_or_else(|| Error::invalid(format!("this model has no part `{part}` (it has {})", known.join(", "))))
     }
 
     /// Opens the safetensors file of `part` from its first bytes (at least the header) and
     /// returns what to fetch. `total_len` is the file size when the transport knows it.
-    pub fn open(
-        &mut self,
-        part: &str,
-        source: &str,
-        start: &[u8],
-        total_len: Option<u64>,
-    ) -> Result<Plan> {
+    pub fn open(&mut self, part: &str, source: &str, start: &[u8], total_len: Option<u64>) -> Result<Plan> {
         let slot = self.slot(part)?;
         let p = slot.0;
         let file = StreamedFile::open(start, source, total_len, &|k| p.rename(k))?;
@@ -215,14 +152,7 @@ impl Loading {
     /// Opens the `pytorch_model.bin` of `part` from its last bytes (`tail`, starting at byte
     /// `tail_start` of a `len`-byte file; see [`crate::hf::torch_zip::TAIL_LEN`]). Returns the
     /// byte range of the pickle, to be given to [`Self::torch_pickle`].
-    pub fn open_torch(
-        &mut self,
-        part: &str,
-        source: &str,
-        tail: &[u8],
-        tail_start: u64,
-        len: u64,
-    ) -> Result<(u64, u64)> {
+    pub fn open_torch(&mut self, part: &str, source: &str, tail: &[u8], tail_start: u64, len: u64) -> Result<(u64, u64)> {
         let slot = self.slot(part)?;
         let file = StreamedTorchFile::open(tail, tail_start, len, source)?;
         let range = file.pickle_range();
@@ -239,21 +169,14 @@ impl Loading {
                 f.set_pickle(bytes, &|k| p.rename(k))?;
                 Ok(f.plan())
             }
-            _ => Err(Error::invalid(format!(
-                "part `{part}` is not an opened pytorch_model.bin"
-            ))),
+            _ => Err(Error::invalid(format!("part `{part}` is not an opened pytorch_model.bin"))),
         }
     }
 
     /// Uploads tensor `index` (from the plan) of `part`.
     pub fn put(&mut self, part: &str, index: usize, bytes: Vec<u8>) -> Result<()> {
-        let (p, file) = self
-            .files
-            .get_mut(part)
-            .ok_or_else(|| Error::invalid(format!("no part `{part}`")))?;
-        let file = file
-            .as_mut()
-            .ok_or_else(|| Error::invalid(format!("part `{part}` was not opened")))?;
+        let (p, file) = self.files.get_mut(part).ok_or_else(|| Error::invalid(format!("no part `{part}`")))?;
+        let file = file.as_mut().ok_or_else(|| Error::invalid(format!("part `{part}` was not opened")))?;
         let names = match file {
             Streamed::Safetensors(f) => vec![f.put(index, bytes, &mut self.weights)?],
             Streamed::Torch(f) => f.put(index, &bytes, &mut self.weights)?,
@@ -266,8 +189,7 @@ impl Loading {
 
     fn close_files(&mut self) -> Result<()> {
         for (name, (_, file)) in std::mem::take(&mut self.files) {
-            let file = file
-                .ok_or_else(|| Error::invalid(format!("the {name} checkpoint was never opened")))?;
+            let file = file.ok_or_else(|| Error::invalid(format!("the {name} checkpoint was never opened")))?;
             let source = file.source().to_string();
             match file {
                 Streamed::Safetensors(f) => f.finish(&mut self.weights)?,
@@ -282,15 +204,10 @@ impl Loading {
     pub fn finish_clip(mut self) -> Result<Clip> {
         self.close_files()?;
         match self.target {
-            Target::Clip {
-                config,
-                preprocess,
-                tokenizer,
-                towers,
-            } => Clip::from_weights(self.weights, config, preprocess, tokenizer, towers),
-            Target::Captioner { .. } => {
-                Err(Error::invalid("this load is a captioner, not a CLIP model"))
+            Target::Clip { config, preprocess, tokenizer, towers } => {
+                Clip::from_weights(self.weights, config, preprocess, tokenizer, towers)
             }
+            Target::Captioner { .. } => Err(Error::invalid("this load is a captioner, not a CLIP model")),
         }
     }
 
@@ -303,9 +220,7 @@ impl Loading {
                 let model = Captioner::assemble(self.weights, &config, false, &self.peft_keys)?;
                 Ok(CaptionPipeline::new(model, config, tokenizer, &device))
             }
-            Target::Clip { .. } => {
-                Err(Error::invalid("this load is a CLIP model, not a captioner"))
-            }
+            Target::Clip { .. } => Err(Error::invalid("this load is a CLIP model, not a captioner")),
         }
     }
 

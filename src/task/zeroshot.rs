@@ -37,53 +37,29 @@ impl LabelSet {
         let trimmed = text.trim_start();
         let set = if trimmed.starts_with('{') {
             let map: std::collections::BTreeMap<String, String> = serde_json::from_str(text)
-                .map_err(|e| {
-                    Error::config(
-                        path,
-                        format!("expected an id2label object {{\"0\": \"name\", ...}}: {e}"),
-                    )
-                })?;
+                .map_err(|e| Error::config(path, format!("expected an id2label object {{\"0\": \"name\", ...}}: {e}")))?;
             let mut pairs: Vec<(i64, String)> = map
                 .into_iter()
                 .map(|(k, v)| {
-                    k.trim()
-                        .parse::<i64>()
-                        .map(|id| (id, v))
-                        .map_err(|_| Error::config(path, format!("id `{k}` is not an integer")))
+                    k.trim().parse::<i64>().map(|id| (id, v)).map_err(|_| Error::config(path, format!("id `{k}` is not an integer")))
                 })
                 .collect::<Result<_>>()?;
             pairs.sort_by_key(|p| p.0);
-            Self {
-                ids: pairs.iter().map(|p| p.0).collect(),
-                names: pairs.into_iter().map(|p| p.1).collect(),
-            }
+            Self { ids: pairs.iter().map(|p| p.0).collect(), names: pairs.into_iter().map(|p| p.1).collect() }
         } else if trimmed.starts_with('[') {
-            let names: Vec<String> = serde_json::from_str(text)
-                .map_err(|e| Error::config(path, format!("expected a JSON array of names: {e}")))?;
-            Self {
-                ids: (0..names.len() as i64).collect(),
-                names,
-            }
+            let names: Vec<String> =
+                serde_json::from_str(text).map_err(|e| Error::config(path, format!("expected a JSON array of names: {e}")))?;
+            Self { ids: (0..names.len() as i64).collect(), names }
         } else {
-            let names: Vec<String> = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(String::from)
-                .collect();
-            Self {
-                ids: (0..names.len() as i64).collect(),
-                names,
-            }
+            let names: Vec<String> =
+                text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
+            Self { ids: (0..names.len() as i64).collect(), names }
         };
         if set.names.is_empty() {
             return Err(Error::config(path, "no labels in this file"));
         }
         if let Some(blank) = set.names.iter().position(|n| n.trim().is_empty()) {
-            return Err(Error::config(
-                path,
-                format!("label {} is blank", set.ids[blank]),
-            ));
+            return Err(Error::config(path, format!("label {} is blank", set.ids[blank])));
         }
         Ok(set)
     }
@@ -102,18 +78,14 @@ impl LabelSet {
             }
         }
         let folder = path.parent()?.file_name()?.to_str()?;
-        self.names
-            .iter()
-            .position(|n| n == folder || n.replace(' ', "_") == folder)
+        self.names.iter().position(|n| n == folder || n.replace(' ', "_") == folder)
     }
 }
 
 /// Puts `label` into every `{}` of `template`; a template without `{}` is an error.
 pub fn fill(template: &str, label: &str) -> Result<String> {
     if !template.contains("{}") {
-        return Err(Error::invalid(format!(
-            "template {template:?} has no `{{}}` slot for the label"
-        )));
+        return Err(Error::invalid(format!("template {template:?} has no `{{}}` slot for the label")));
     }
     Ok(template.replace("{}", label))
 }
@@ -149,11 +121,7 @@ fn normalized(mut v: Vec<f32>) -> Vec<f32> {
 /// Class embeddings of a prompt ensemble (CLIP paper): per class, the mean of its prompts'
 /// L2-normalised embeddings over `templates` (indices into the template-major `text_embeds`),
 /// renormalised.
-pub fn class_embeddings(
-    text_embeds: &[Vec<f32>],
-    num_labels: usize,
-    templates: &[usize],
-) -> Vec<Vec<f32>> {
+pub fn class_embeddings(text_embeds: &[Vec<f32>], num_labels: usize, templates: &[usize]) -> Vec<Vec<f32>> {
     (0..num_labels)
         .map(|c| {
             let dim = text_embeds[c].len();
@@ -171,10 +139,7 @@ pub fn class_embeddings(
 
 /// `softmax(scale * cos(image, class))` over classes; `image` and `classes` are normalised.
 pub fn probabilities(image: &[f32], classes: &[Vec<f32>], scale: f32) -> Vec<f32> {
-    let logits: Vec<f32> = classes
-        .iter()
-        .map(|c| scale * c.iter().zip(image).map(|(a, b)| a * b).sum::<f32>())
-        .collect();
+    let logits: Vec<f32> = classes.iter().map(|c| scale * c.iter().zip(image).map(|(a, b)| a * b).sum::<f32>()).collect();
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let exps: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
     let sum: f32 = exps.iter().sum();
@@ -183,9 +148,7 @@ pub fn probabilities(image: &[f32], classes: &[Vec<f32>], scale: f32) -> Vec<f32
 
 /// Index of the largest value (first on ties).
 pub fn argmax(v: &[f32]) -> usize {
-    v.iter()
-        .enumerate()
-        .fold(0, |best, (i, &x)| if x > v[best] { i } else { best })
+    v.iter().enumerate().fold(0, |best, (i, &x)| if x > v[best] { i } else { best })
 }
 
 /// A label and its probability.
@@ -201,22 +164,12 @@ pub struct Ranked {
 pub fn top_k(probs: &[f32], labels: &LabelSet, k: usize) -> Vec<Ranked> {
     let mut idx: Vec<usize> = (0..probs.len()).collect();
     idx.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
-    idx.into_iter()
-        .take(k)
-        .map(|i| Ranked {
-            label: labels.names[i].clone(),
-            prob: probs[i],
-        })
-        .collect()
+    idx.into_iter().take(k).map(|i| Ranked { label: labels.names[i].clone(), prob: probs[i] }).collect()
 }
 
 /// Fraction of images whose argmax equals their known label; `None` when no image has one.
 pub fn accuracy(probs: &[Vec<f32>], truth: &[Option<usize>]) -> Option<f64> {
-    let known: Vec<(usize, &Vec<f32>)> = truth
-        .iter()
-        .zip(probs)
-        .filter_map(|(t, p)| t.map(|t| (t, p)))
-        .collect();
+    let known: Vec<(usize, &Vec<f32>)> = truth.iter().zip(probs).filter_map(|(t, p)| t.map(|t| (t, p))).collect();
     if known.is_empty() {
         return None;
     }
@@ -240,42 +193,20 @@ mod tests {
     fn labels_from_lines_and_folders() {
         let l = LabelSet::parse("# animals\ncat\n\ngolden retriever\n", "x").unwrap();
         assert_eq!(l.names, ["cat", "golden retriever"]);
-        assert_eq!(
-            l.truth_of(Path::new("photos/golden_retriever/img.jpg")),
-            Some(1)
-        );
-        assert_eq!(
-            l.truth_of(Path::new("photos/cat/1_2.jpg")),
-            Some(1),
-            "ids win over folders"
-        );
-        assert!(
-            LabelSet::parse("\n# nothing\n", "labels.txt")
-                .unwrap_err()
-                .to_string()
-                .contains("no labels")
-        );
+        assert_eq!(l.truth_of(Path::new("photos/golden_retriever/img.jpg")), Some(1));
+        assert_eq!(l.truth_of(Path::new("photos/cat/1_2.jpg")), Some(1), "ids win over folders");
+        assert!(LabelSet::parse("\n# nothing\n", "labels.txt").unwrap_err().to_string().contains("no labels"));
     }
 
     #[test]
     fn template_needs_slot() {
         assert_eq!(fill("a photo of a {}", "cat").unwrap(), "a photo of a cat");
-        assert!(
-            fill("a photo", "cat")
-                .unwrap_err()
-                .to_string()
-                .contains("no `{}` slot")
-        );
+        assert!(fill("a photo", "cat").unwrap_err().to_string().contains("no `{}` slot"));
     }
 
     #[test]
     fn ensemble_and_softmax() {
-        let e = vec![
-            vec![1.0, 0.0],
-            vec![0.0, 1.0],
-            vec![0.0, 1.0],
-            vec![1.0, 0.0],
-        ];
+        let e = vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.0, 1.0], vec![1.0, 0.0]];
         let c = class_embeddings(&e, 2, &[0, 1]);
         let s = 0.5f32.sqrt();
         assert!((c[0][0] - s).abs() < 1e-6 && (c[0][1] - s).abs() < 1e-6);

@@ -51,21 +51,14 @@ impl ModuleVisitor for Collect {
             t = t.transpose();
         }
         let shape = t.dims().to_vec();
-        let data = t
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap_or_default();
+        let data = t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
         self.out.push((key, shape, data));
     }
 }
 
 /// The trained tensors of `model` under their checkpoint keys.
 pub fn trained_tensors(model: &Captioner) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let mut c = Collect {
-        path: vec![],
-        out: vec![],
-    };
+    let mut c = Collect { path: vec![], out: vec![] };
     model.visit(&mut c);
     c.out
 }
@@ -76,58 +69,34 @@ fn io<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
 
 /// Writes the PEFT folder files into `dir` (which must exist).
 pub fn write_peft(dir: &Path, model: &Captioner, config: &CaptionerConfig) -> Result<()> {
-    let peft = config
-        .peft
-        .as_ref()
-        .ok_or_else(|| Error::invalid("no PEFT method configured"))?;
-    let json = peft.to_json(
-        config.encoder.vision.tower.hidden_size,
-        config.gpt2.n_embd,
-        config.gpt2.n_layer,
-    );
+    let peft = config.peft.as_ref().ok_or_else(|| Error::invalid("no PEFT method configured"))?;
+    let json = peft.to_json(config.encoder.vision.tower.hidden_size, config.gpt2.n_embd, config.gpt2.n_layer);
     let p = dir.join("adapter_config.json");
-    io(
-        &p,
-        std::fs::write(&p, serde_json::to_string_pretty(&json).unwrap_or_default()),
-    )?;
+    io(&p, std::fs::write(&p, serde_json::to_string_pretty(&json).unwrap_or_default()))?;
     let tensors = trained_tensors(model);
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .into_iter()
-        .map(|(k, s, d)| (k, s, d.iter().flat_map(|v| v.to_le_bytes()).collect()))
-        .collect();
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> =
+        tensors.into_iter().map(|(k, s, d)| (k, s, d.iter().flat_map(|v| v.to_le_bytes()).collect())).collect();
     let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
         .iter()
         .map(|(k, s, b)| {
             Ok((
                 k.clone(),
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                    .map_err(|e| Error::invalid(e.to_string()))?,
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).map_err(|e| Error::invalid(e.to_string()))?,
             ))
         })
         .collect::<Result<_>>()?;
     let p = dir.join("adapter_model.safetensors");
     let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
-    safetensors::serialize_to_file(views, Some(meta), &p).map_err(|e| Error::Safetensors {
-        path: p.display().to_string(),
-        message: e.to_string(),
-    })
+    safetensors::serialize_to_file(views, Some(meta), &p)
+        .map_err(|e| Error::Safetensors { path: p.display().to_string(), message: e.to_string() })
 }
 
 /// Atomically replaces checkpoint folder `dir` with one holding `model`, `state` and (for
 /// resuming) the optimiser.
-pub fn save(
-    dir: &Path,
-    model: &Captioner,
-    config: &CaptionerConfig,
-    state: &TrainerState,
-    optimizer: Option<&[u8]>,
-) -> Result<()> {
+pub fn save(dir: &Path, model: &Captioner, config: &CaptionerConfig, state: &TrainerState, optimizer: Option<&[u8]>) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     io(parent, std::fs::create_dir_all(parent))?;
-    let name = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("checkpoint");
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint");
     let tmp = parent.join(format!(".{name}.tmp"));
     if tmp.exists() {
         io(&tmp, std::fs::remove_dir_all(&tmp))?;
@@ -135,10 +104,7 @@ pub fn save(
     io(&tmp, std::fs::create_dir_all(&tmp))?;
     write_peft(&tmp, model, config)?;
     let p = tmp.join("trainer_state.json");
-    io(
-        &p,
-        std::fs::write(&p, serde_json::to_string_pretty(state).unwrap_or_default()),
-    )?;
+    io(&p, std::fs::write(&p, serde_json::to_string_pretty(state).unwrap_or_default()))?;
     if let Some(bytes) = optimizer {
         let p = tmp.join("optimizer.bin");
         io(&p, std::fs::write(&p, bytes))?;
@@ -162,9 +128,7 @@ pub fn save(
 pub fn find(dir: &Path) -> Option<PathBuf> {
     let name = dir.file_name()?.to_str()?;
     let old = dir.parent()?.join(format!(".{name}.old"));
-    [dir.to_path_buf(), old]
-        .into_iter()
-        .find(|d| d.join("trainer_state.json").is_file())
+    [dir.to_path_buf(), old].into_iter().find(|d| d.join("trainer_state.json").is_file())
 }
 
 /// Reads a checkpoint's progress.

@@ -34,9 +34,7 @@ impl std::str::FromStr for Method {
             "adapter" => Ok(Self::Adapter),
             "lora" => Ok(Self::Lora),
             "prefix" | "prefix_tuning" => Ok(Self::Prefix),
-            other => Err(Error::invalid(format!(
-                "unknown method `{other}` (none, adapter, lora, prefix)"
-            ))),
+            other => Err(Error::invalid(format!("unknown method `{other}` (none, adapter, lora, prefix)"))),
         }
     }
 }
@@ -183,9 +181,7 @@ impl TrainConfig {
             return bad("lr must be positive");
         }
         if self.cache_encoder && self.augment {
-            return bad(
-                "cache_encoder needs augment = false (augmented images change every epoch)",
-            );
+            return bad("cache_encoder needs augment = false (augmented images change every epoch)");
         }
         if self.val_captions.is_some() != self.val_images.is_some() {
             return bad("val_captions and val_images go together");
@@ -201,23 +197,12 @@ mod tests {
     #[test]
     fn defaults_are_the_seed_recipe_and_toml_overrides() {
         let d = TrainConfig::default();
-        assert_eq!(
-            (
-                d.epochs,
-                d.batch_size,
-                d.lr,
-                d.weight_decay,
-                d.lr_gamma,
-                d.method
-            ),
-            (10, 1, 1e-4, 1e-5, 0.8, Method::Adapter)
-        );
-        let c = TrainConfig::from_toml("method = \"lora\"\nepochs = 3\n[lora]\nr = 4\nlora_alpha = 8.0\ntarget_modules = [\"c_attn\"]\n", "t").unwrap();
+        assert_eq!((d.epochs, d.batch_size, d.lr, d.weight_decay, d.lr_gamma, d.method), (10, 1, 1e-4, 1e-5, 0.8, Method::Adapter));
+        let c =
+            TrainConfig::from_toml("method = \"lora\"\nepochs = 3\n[lora]\nr = 4\nlora_alpha = 8.0\ntarget_modules = [\"c_attn\"]\n", "t")
+                .unwrap();
         assert_eq!((c.method, c.epochs, c.lora.r), (Method::Lora, 3, 4));
         let e = TrainConfig::from_toml("epoch = 3\n", "train.toml").unwrap_err();
-        assert!(
-            e.to_string().contains("train.toml") && e.to_string().contains("epoch"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("train.toml") && e.to_string().contains("epoch"), "{e}");
     }
 }

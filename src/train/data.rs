@@ -46,24 +46,12 @@ pub fn clean_caption(s: &str) -> String {
 
 impl Dataset {
     /// Reads a caption file and checks that every image it names exists in `images`.
-    pub fn load(
-        captions: &Path,
-        images: &Path,
-        tok: &Gpt2Tokenizer,
-        max_tokens: usize,
-    ) -> Result<Self> {
+    pub fn load(captions: &Path, images: &Path, tok: &Gpt2Tokenizer, max_tokens: usize) -> Result<Self> {
         let coco = read_coco(captions)?;
         if !images.is_dir() {
-            return Err(Error::invalid(format!(
-                "{}: image folder not found",
-                images.display()
-            )));
+            return Err(Error::invalid(format!("{}: image folder not found", images.display())));
         }
-        let mut ds = Dataset {
-            images: vec![],
-            captions: vec![],
-            examples: vec![],
-        };
+        let mut ds = Dataset { images: vec![], captions: vec![], examples: vec![] };
         for im in coco {
             let path = images.join(&im.file_name);
             if !path.is_file() {
@@ -88,10 +76,7 @@ impl Dataset {
             ds.captions.push(cleaned);
         }
         if ds.examples.is_empty() {
-            return Err(Error::invalid(format!(
-                "{}: no captions to train on",
-                captions.display()
-            )));
+            return Err(Error::invalid(format!("{}: no captions to train on", captions.display())));
         }
         Ok(ds)
     }
@@ -108,12 +93,7 @@ pub fn augment(img: &RgbImage, rng: &mut Rng) -> RgbImage {
     let flip = rng.unit() < 0.5;
     let angle = rng.range(-15.0, 15.0).to_radians() as f32;
     let gray = |p: [f32; 3]| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
-    let mean = img
-        .pixels()
-        .map(|p| gray([p[0] as f32, p[1] as f32, p[2] as f32]))
-        .sum::<f32>()
-        / (w * h).max(1) as f32
-        * b;
+    let mean = img.pixels().map(|p| gray([p[0] as f32, p[1] as f32, p[2] as f32])).sum::<f32>() / (w * h).max(1) as f32 * b;
     let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
     let (sin, cos) = angle.sin_cos();
     let sample = |x: f32, y: f32| -> Option<[f32; 3]> {
@@ -125,9 +105,7 @@ pub fn augment(img: &RgbImage, rng: &mut Rng) -> RgbImage {
         let (ax, ay) = (x - x0 as f32, y - y0 as f32);
         let p = |xx, yy| img.get_pixel(xx, yy).0.map(f32::from);
         let (a, bq, cq, d) = (p(x0, y0), p(x1, y0), p(x0, y1), p(x1, y1));
-        Some([0, 1, 2].map(|i| {
-            (a[i] * (1.0 - ax) + bq[i] * ax) * (1.0 - ay) + (cq[i] * (1.0 - ax) + d[i] * ax) * ay
-        }))
+        Some([0, 1, 2].map(|i| (a[i] * (1.0 - ax) + bq[i] * ax) * (1.0 - ay) + (cq[i] * (1.0 - ax) + d[i] * ax) * ay))
     };
     RgbImage::from_fn(w, h, |x, y| {
         let xf = if flip { (w - 1 - x) as f32 } else { x as f32 };
@@ -175,11 +153,7 @@ pub fn spawn_loader(
         let load = |i: usize| -> Result<Vec<f32>> {
             let ex = &ds.examples[i];
             let img = crate::image::open(&ds.images[ex.image])?;
-            let img = if augment_images {
-                augment(&img, &mut Rng::new(&[seed, epoch, i as u64]))
-            } else {
-                img
-            };
+            let img = if augment_images { augment(&img, &mut Rng::new(&[seed, epoch, i as u64])) } else { img };
             Ok(crate::image::preprocess(&img, &pre))
         };
         let pool = workers.max(1);
@@ -196,21 +170,14 @@ pub fn spawn_loader(
                         .collect();
                     handles
                         .into_iter()
-                        .flat_map(|h| {
-                            h.join().unwrap_or_else(|_| {
-                                vec![Err(Error::invalid("image worker panicked"))]
-                            })
-                        })
+                        .flat_map(|h| h.join().unwrap_or_else(|_| vec![Err(Error::invalid("image worker panicked"))]))
                         .collect()
                 })
             };
             let out = rows.into_iter().collect::<Result<Vec<_>>>().map(|r| Batch {
                 pixels: r.concat(),
                 images: batch.iter().map(|&i| ds.examples[i].image).collect(),
-                tokens: batch
-                    .iter()
-                    .map(|&i| ds.examples[i].tokens.clone())
-                    .collect(),
+                tokens: batch.iter().map(|&i| ds.examples[i].tokens.clone()).collect(),
             });
             let stop = out.is_err();
             if tx.send(out).is_err() || stop {
@@ -227,10 +194,7 @@ mod tests {
 
     #[test]
     fn cleaning() {
-        assert_eq!(
-            clean_caption(" A dog\nrunning  on grass . "),
-            "A dog running on grass."
-        );
+        assert_eq!(clean_caption(" A dog\nrunning  on grass . "), "A dog running on grass.");
     }
 
     #[test]

@@ -57,11 +57,7 @@ impl ModuleMapper for StableIds {
     }
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (_, tensor, mapper) = param.consume();
-        Param::from_mapped_value(
-            ParamId::from(stable_hash(&self.0.join("."))),
-            tensor,
-            mapper,
-        )
+        Param::from_mapped_value(ParamId::from(stable_hash(&self.0.join("."))), tensor, mapper)
     }
 }
 
@@ -89,8 +85,7 @@ pub fn caption_loss(model: &Captioner, enc: Tensor<3>, tokens: &[Vec<u32>], eos:
     let logits = model.decoder.forward(&inputs, &mut cache, false).logits; // [b, t, v]
     let v = logits.dims()[2];
     let logp = log_softmax(logits.reshape([b * t, v]), 1); // [b*t, v]
-    let targets =
-        Tensor::<1, Int>::from_data(TensorData::new(targets, [b * t]), &device).reshape([b * t, 1]);
+    let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [b * t]), &device).reshape([b * t, 1]);
     let nll = -logp.gather(1, targets).reshape([b * t]); // [b*t]
     let mask = Tensor::<1>::from_data(TensorData::new(mask, [b * t]), &device);
     let count = mask.clone().sum();
@@ -100,12 +95,7 @@ pub fn caption_loss(model: &Captioner, enc: Tensor<3>, tokens: &[Vec<u32>], eos:
 fn writable_out(out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let probe = out.join(".write-test");
-    std::fs::write(&probe, b"ok").map_err(|e| {
-        Error::invalid(format!(
-            "{}: output folder is not writable: {e}",
-            out.display()
-        ))
-    })?;
+    std::fs::write(&probe, b"ok").map_err(|e| Error::invalid(format!("{}: output folder is not writable: {e}", out.display())))?;
     let _ = std::fs::remove_file(probe);
     Ok(())
 }
@@ -138,26 +128,13 @@ fn cached_states(
     let d = cfg.encoder.vision.tower.hidden_size;
     let path = dir.join(format!("{i}.f32"));
     let values: Vec<f32> = match std::fs::read(&path) {
-        Ok(bytes) if bytes.len() == src * d * 4 => bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
+        Ok(bytes) if bytes.len() == src * d * 4 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
         _ => {
             let img = crate::image::open(&ds.images[i])?;
             let s = cfg.encoder.vision.image_size;
-            let px = Tensor::<4>::from_data(
-                TensorData::new(
-                    crate::image::preprocess(&img, &cfg.preprocess),
-                    [1, 3, s, s],
-                ),
-                device,
-            );
+            let px = Tensor::<4>::from_data(TensorData::new(crate::image::preprocess(&img, &cfg.preprocess), [1, 3, s, s]), device);
             let h = encoder.forward(px, false).last_hidden_state;
-            let v = h
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .map_err(|e| Error::Device(format!("{e:?}")))?;
+            let v = h.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Device(format!("{e:?}")))?;
             let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
             let tmp = path.with_extension("tmp");
             std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
@@ -165,10 +142,7 @@ fn cached_states(
             v
         }
     };
-    Ok(Tensor::from_data(
-        TensorData::new(values, [1, src, d]),
-        device,
-    ))
+    Ok(Tensor::from_data(TensorData::new(values, [1, src, d]), device))
 }
 
 /// Runs training as configured. `resume` continues from `out/checkpoints/last`; `stop` (set by
@@ -183,12 +157,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
     device.seed(cfg.seed);
 
     let tok = Gpt2Tokenizer::from_dir_or_bundled(&cfg.decoder)?;
-    let train_ds = Dataset::load(
-        &cfg.train_captions,
-        &cfg.train_images,
-        &tok,
-        cfg.max_caption_tokens,
-    )?;
+    let train_ds = Dataset::load(&cfg.train_captions, &cfg.train_images, &tok, cfg.max_caption_tokens)?;
     let val_ds = match (&cfg.val_captions, &cfg.val_images) {
         (Some(c), Some(i)) => Some(Dataset::load(c, i, &tok, cfg.max_caption_tokens)?),
         _ => None,
@@ -199,12 +168,8 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
         base_decoder: Some(cfg.decoder.display().to_string()),
     };
     let (state, peft_dir) = if resume {
-        let dir = checkpoint::find(&last_dir).ok_or_else(|| {
-            Error::invalid(format!(
-                "--resume: no checkpoint in {} (nothing to resume)",
-                last_dir.display()
-            ))
-        })?;
+        let dir = checkpoint::find(&last_dir)
+            .ok_or_else(|| Error::invalid(format!("--resume: no checkpoint in {} (nothing to resume)", last_dir.display())))?;
         let state = checkpoint::load_state(&dir)?;
         if state.method != wanted.method.name() {
             return Err(Error::invalid(format!(
@@ -216,24 +181,11 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
         }
         (state, Some(dir))
     } else {
-        let fresh = TrainerState {
-            epoch: 0,
-            micro_in_epoch: 0,
-            step: 0,
-            best_cider: None,
-            method: wanted.method.name().into(),
-            seed: cfg.seed,
-        };
+        let fresh =
+            TrainerState { epoch: 0, micro_in_epoch: 0, step: 0, best_cider: None, method: wanted.method.name().into(), seed: cfg.seed };
         (fresh, None)
     };
-    let (model, mcfg) = files::load_with(
-        &cfg.encoder,
-        &cfg.decoder,
-        peft_dir.as_deref(),
-        Some(wanted),
-        &device,
-        !resume,
-    )?;
+    let (model, mcfg) = files::load_with(&cfg.encoder, &cfg.decoder, peft_dir.as_deref(), Some(wanted), &device, !resume)?;
     let mut model = model.map(&mut StableIds(vec![]));
     eprintln!(
         "training {} ({}): {} trainable of {} parameters; {} captions of {} images",
@@ -244,20 +196,13 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
         train_ds.examples.len(),
         train_ds.images.len()
     );
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(cfg.weight_decay as f32)
-        .init();
+    let mut optim = AdamWConfig::new().with_weight_decay(cfg.weight_decay as f32).init();
     if let Some(dir) = &peft_dir {
         let p = dir.join("optimizer.bin");
         let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
         optim = optim
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-            .map_err(|e| {
-                Error::invalid(format!(
-                    "{}: unreadable optimizer state: {e:?}",
-                    p.display()
-                ))
-            })?;
+            .map_err(|e| Error::invalid(format!("{}: unreadable optimizer state: {e:?}", p.display())))?;
     }
 
     let clip = match (&cfg.clip, &val_ds) {
@@ -284,25 +229,15 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
 
     let micro_per_epoch = train_ds.examples.len().div_ceil(cfg.batch_size);
     let steps_per_epoch = micro_per_epoch.div_ceil(cfg.grad_accum);
-    let period = if cfg.lr_step == 0 {
-        (steps_per_epoch / 2).max(1)
-    } else {
-        cfg.lr_step
-    };
+    let period = if cfg.lr_step == 0 { (steps_per_epoch / 2).max(1) } else { cfg.lr_step };
     let lr_at = |step: usize| {
-        let warm = if cfg.warmup_steps > 0 && step < cfg.warmup_steps {
-            (step + 1) as f64 / cfg.warmup_steps as f64
-        } else {
-            1.0
-        };
+        let warm = if cfg.warmup_steps > 0 && step < cfg.warmup_steps { (step + 1) as f64 / cfg.warmup_steps as f64 } else { 1.0 };
         cfg.lr * warm * cfg.lr_gamma.powi((step / period) as i32)
     };
     let total_micro = micro_per_epoch * cfg.epochs;
     let bar = ProgressBar::new(total_micro as u64);
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:25}] {pos}/{len} {per_sec} eta {eta}")
-            .expect("template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template("{msg} [{bar:25}] {pos}/{len} {per_sec} eta {eta}").expect("template").progress_chars("=> "),
     );
     bar.set_position((state.epoch * micro_per_epoch + state.micro_in_epoch) as u64);
 
@@ -310,34 +245,17 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
     let mut last_loss = f64::NAN;
     let s = mcfg.encoder.vision.image_size;
     let eos = mcfg.gpt2.eos_token_id;
-    let save_last =
-        |model: &Captioner, optim: &ModuleOptimizer, state: &TrainerState| -> Result<()> {
-            let bytes = optim
-                .into_bytes()
-                .map_err(|e| Error::invalid(format!("saving the optimizer state: {e:?}")))?;
-            checkpoint::save(&last_dir, model, &mcfg, state, Some(&bytes))
-        };
+    let save_last = |model: &Captioner, optim: &ModuleOptimizer, state: &TrainerState| -> Result<()> {
+        let bytes = optim.into_bytes().map_err(|e| Error::invalid(format!("saving the optimizer state: {e:?}")))?;
+        checkpoint::save(&last_dir, model, &mcfg, state, Some(&bytes))
+    };
 
     'epochs: while state.epoch < cfg.epochs {
         let epoch = state.epoch;
         let t0 = Instant::now();
-        let order =
-            Rng::new(&[cfg.seed, epoch as u64, 0x0DA7A]).permutation(train_ds.examples.len());
-        let batches: Vec<Vec<usize>> = order
-            .chunks(cfg.batch_size)
-            .map(<[usize]>::to_vec)
-            .skip(state.micro_in_epoch)
-            .collect();
-        let rx = spawn_loader(
-            &train_ds,
-            batches,
-            &mcfg.preprocess,
-            cfg.augment,
-            cache_dir.is_none(),
-            cfg.seed,
-            epoch as u64,
-            cfg.workers,
-        );
+        let order = Rng::new(&[cfg.seed, epoch as u64, 0x0DA7A]).permutation(train_ds.examples.len());
+        let batches: Vec<Vec<usize>> = order.chunks(cfg.batch_size).map(<[usize]>::to_vec).skip(state.micro_in_epoch).collect();
+        let rx = spawn_loader(&train_ds, batches, &mcfg.preprocess, cfg.augment, cache_dir.is_none(), cfg.seed, epoch as u64, cfg.workers);
         let mut acc = GradientsAccumulator::new();
         let mut pending = 0usize;
         let (mut sum, mut count) = (0.0f64, 0usize);
@@ -346,11 +264,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
             let batch = batch?;
             let b = batch.tokens.len();
             let global_micro = epoch * micro_per_epoch + state.micro_in_epoch;
-            device.seed(
-                cfg.seed
-                    .wrapping_mul(1_000_003)
-                    .wrapping_add(global_micro as u64),
-            );
+            device.seed(cfg.seed.wrapping_mul(1_000_003).wrapping_add(global_micro as u64));
             let enc = match (&cache_dir, &cache_encoder) {
                 (Some(dir), Some(encoder)) => {
                     let rows = batch
@@ -362,10 +276,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
                     let raw = Tensor::<3>::from_data(raw.into_data(), &device);
                     model.project(raw)
                 }
-                _ => model.encode(Tensor::from_data(
-                    TensorData::new(batch.pixels, [b, 3, s, s]),
-                    &device,
-                )),
+                _ => model.encode(Tensor::from_data(TensorData::new(batch.pixels, [b, 3, s, s]), &device)),
             };
             let loss = caption_loss(&model, enc, &batch.tokens, eos);
             let value = f64::from(loss.clone().into_scalar::<f32>());
@@ -378,8 +289,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
                     last_dir.display()
                 )));
             }
-            let grads =
-                GradientsParams::from_grads((loss / cfg.grad_accum as f64).backward(), &model);
+            let grads = GradientsParams::from_grads((loss / cfg.grad_accum as f64).backward(), &model);
             acc.accumulate(&model, grads);
             pending += 1;
             state.micro_in_epoch += 1;
@@ -395,11 +305,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
                 pending = 0;
                 state.step += 1;
                 let ips = seen_images as f64 / t_images.elapsed().as_secs_f64().max(1e-9);
-                bar.set_message(format!(
-                    "epoch {}/{} loss {last_loss:.4} lr {lr:.2e} {ips:.2} img/s",
-                    epoch + 1,
-                    cfg.epochs
-                ));
+                bar.set_message(format!("epoch {}/{} loss {last_loss:.4} lr {lr:.2e} {ips:.2} img/s", epoch + 1, cfg.epochs));
                 log.loss.push((state.step as f64, value));
                 log.write(json!({"type": "step", "step": state.step, "epoch": epoch + 1, "loss": value, "lr": lr, "images_per_s": ips}))?;
                 let limit = cfg.max_steps > 0 && state.step >= cfg.max_steps;
@@ -407,17 +313,11 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
                 if end_of_epoch {
                     break;
                 }
-                if interrupted
-                    || limit
-                    || (cfg.checkpoint_every > 0 && state.step % cfg.checkpoint_every == 0)
-                {
+                if interrupted || limit || (cfg.checkpoint_every > 0 && state.step % cfg.checkpoint_every == 0) {
                     save_last(&model, &optim, &state)?;
                 }
                 if interrupted || limit {
-                    bar.abandon_with_message(format!(
-                        "stopped at step {} (checkpoint saved)",
-                        state.step
-                    ));
+                    bar.abandon_with_message(format!("stopped at step {} (checkpoint saved)", state.step));
                     return Ok(TrainOutcome {
                         steps: state.step,
                         last_loss,
@@ -435,21 +335,14 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
         }
         // End of epoch: validation, best checkpoint, log, plot.
         let train_time = t0.elapsed().as_secs_f64();
-        let mut record = json!({"type": "epoch", "epoch": epoch + 1, "train_loss": last_loss, "train_time_s": train_time, "step": state.step});
+        let mut record =
+            json!({"type": "epoch", "epoch": epoch + 1, "train_loss": last_loss, "train_time_s": train_time, "step": state.step});
         if let Some(val) = &val_ds {
             let valid = model.valid();
             let v = validate(&valid, val, &tok, &mcfg, cfg, clip.as_ref(), &base)?;
-            let preds: serde_json::Map<String, serde_json::Value> = v
-                .captions
-                .iter()
-                .cloned()
-                .map(|(k, c)| (k, json!(c)))
-                .collect();
-            let p = cfg
-                .out
-                .join(format!("val_captions_epoch{}.json", epoch + 1));
-            std::fs::write(&p, serde_json::to_string_pretty(&preds).unwrap_or_default())
-                .map_err(|e| Error::io(&p, e))?;
+            let preds: serde_json::Map<String, serde_json::Value> = v.captions.iter().cloned().map(|(k, c)| (k, json!(c))).collect();
+            let p = cfg.out.join(format!("val_captions_epoch{}.json", epoch + 1));
+            std::fs::write(&p, serde_json::to_string_pretty(&preds).unwrap_or_default()).map_err(|e| Error::io(&p, e))?;
             record["val_loss"] = json!(v.loss);
             record["CIDEr"] = json!(v.cider);
             record["CLIPScore"] = json!(v.clipscore);
@@ -479,8 +372,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
         save_last(&model, &optim, &state)?;
         let png = plot(&log.loss, &log.val_loss, &log.cider, &log.clipscore);
         let p = cfg.out.join("plot.png");
-        png.save(&p)
-            .map_err(|e| Error::image(p.display().to_string(), e.to_string()))?;
+        png.save(&p).map_err(|e| Error::image(p.display().to_string(), e.to_string()))?;
         if stop.load(Ordering::SeqCst) {
             bar.abandon_with_message("interrupted (checkpoint saved)");
             return Ok(TrainOutcome {
@@ -497,14 +389,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
         }
     }
     bar.finish_and_clear();
-    Ok(TrainOutcome {
-        steps: state.step,
-        last_loss,
-        best_cider: state.best_cider,
-        interrupted: false,
-        checkpoint: last_dir,
-        model,
-    })
+    Ok(TrainOutcome { steps: state.step, last_loss, best_cider: state.best_cider, interrupted: false, checkpoint: last_dir, model })
 }
 
 /// Validation results.
@@ -530,35 +415,17 @@ pub fn validate(
     device: &Device,
 ) -> Result<Validation> {
     let s = mcfg.encoder.vision.image_size;
-    let limit = if cfg.val_limit == 0 {
-        val.images.len()
-    } else {
-        cfg.val_limit.min(val.images.len())
-    };
+    let limit = if cfg.val_limit == 0 { val.images.len() } else { cfg.val_limit.min(val.images.len()) };
     let eos = mcfg.gpt2.eos_token_id;
-    let decoding = GenerateConfig {
-        max_new_tokens: cfg.max_tokens.min(mcfg.gpt2.n_positions - 1),
-        ..GenerateConfig::default()
-    };
+    let decoding = GenerateConfig { max_new_tokens: cfg.max_tokens.min(mcfg.gpt2.n_positions - 1), ..GenerateConfig::default() };
     let (mut loss_sum, mut loss_n) = (0.0, 0usize);
     let mut captions = Vec::with_capacity(limit);
     let mut image_embeds = Vec::with_capacity(if clip.is_some() { limit } else { 0 });
     for i in 0..limit {
         let img = crate::image::open(&val.images[i])?;
-        let px = Tensor::<4>::from_data(
-            TensorData::new(
-                crate::image::preprocess(&img, &mcfg.preprocess),
-                [1, 3, s, s],
-            ),
-            device,
-        );
+        let px = Tensor::<4>::from_data(TensorData::new(crate::image::preprocess(&img, &mcfg.preprocess), [1, 3, s, s]), device);
         let enc = model.encode(px);
-        let toks: Vec<Vec<u32>> = val
-            .examples
-            .iter()
-            .filter(|e| e.image == i)
-            .map(|e| e.tokens.clone())
-            .collect();
+        let toks: Vec<Vec<u32>> = val.examples.iter().filter(|e| e.image == i).map(|e| e.tokens.clone()).collect();
         if !toks.is_empty() {
             let n = toks.len();
             let [_, src, d] = enc.dims();
@@ -568,11 +435,7 @@ pub fn validate(
         }
         let cap = pollster::block_on(generate(&model.decoder, enc, &decoding))?;
         let text = tok.decode(cap.words(eos))?.trim().to_string();
-        let stem = val.images[i]
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("image")
-            .to_string();
+        let stem = val.images[i].file_stem().and_then(|s| s.to_str()).unwrap_or("image").to_string();
         captions.push((stem, text));
         if let Some(c) = clip {
             image_embeds.extend(pollster::block_on(c.embed_images(&[&img]))?);
@@ -582,24 +445,12 @@ pub fn validate(
     let cider = cider_d(&cands, &val.captions[..limit]).score;
     let clipscore = match clip {
         Some(c) => {
-            let texts: Vec<String> = cands
-                .iter()
-                .map(|t| format!("{}{t}", cfg.clipscore_prefix))
-                .collect();
+            let texts: Vec<String> = cands.iter().map(|t| format!("{}{t}", cfg.clipscore_prefix)).collect();
             let text_embeds = pollster::block_on(c.embed_texts(&texts))?;
-            let s: Vec<f64> = image_embeds
-                .iter()
-                .zip(&text_embeds)
-                .map(|(i, t)| clip_score(i, t))
-                .collect();
+            let s: Vec<f64> = image_embeds.iter().zip(&text_embeds).map(|(i, t)| clip_score(i, t)).collect();
             Some(s.iter().sum::<f64>() / s.len().max(1) as f64)
         }
         None => None,
     };
-    Ok(Validation {
-        loss: loss_sum / loss_n.max(1) as f64,
-        captions,
-        cider,
-        clipscore,
-    })
+    Ok(Validation { loss: loss_sum / loss_n.max(1) as f64, captions, cider, clipscore })
 }

@@ -10,33 +10,18 @@ fn fails_with(args: &[&str], needles: &[&str]) {
     let (code, _out, err) = glimpse(args);
     assert_ne!(code, 0, "glimpse {args:?} should fail");
     assert_ne!(code, 101, "glimpse {args:?} panicked: {err}");
-    assert!(
-        !err.contains("panicked"),
-        "glimpse {args:?} panicked: {err}"
-    );
+    assert!(!err.contains("panicked"), "glimpse {args:?} panicked: {err}");
     for n in needles {
-        assert!(
-            err.contains(n),
-            "glimpse {args:?}: message lacks {n:?}: {err}"
-        );
+        assert!(err.contains(n), "glimpse {args:?}: message lacks {n:?}: {err}");
     }
 }
 
 fn classify_one(image: &Path) -> Vec<String> {
     let dir = model_dir("clip_a");
     let labels = fixtures().join("zeroshot/id2label.json");
-    [
-        "classify",
-        "--backend",
-        "cpu",
-        "--model",
-        dir.to_str().unwrap(),
-        "--labels",
-        labels.to_str().unwrap(),
-        image.to_str().unwrap(),
-    ]
-    .map(String::from)
-    .to_vec()
+    ["classify", "--backend", "cpu", "--model", dir.to_str().unwrap(), "--labels", labels.to_str().unwrap(), image.to_str().unwrap()]
+        .map(String::from)
+        .to_vec()
 }
 
 fn run_strs(args: &[String], needles: &[&str]) {
@@ -50,10 +35,7 @@ fn bad_images() {
     let images = fixtures().join("images");
     // Not an image at all.
     let p = images.join("not_an_image.png");
-    run_strs(
-        &classify_one(&p),
-        &["not_an_image.png", "not a recognised image"],
-    );
+    run_strs(&classify_one(&p), &["not_an_image.png", "not a recognised image"]);
     // Zero bytes.
     let empty = tmp.path().join("empty.jpg");
     std::fs::write(&empty, b"").unwrap();
@@ -65,19 +47,14 @@ fn bad_images() {
     run_strs(&classify_one(&cut), &["cut.jpg", "truncated"]);
     // A 20000x20000 header: refused from the header, before any pixel buffer exists.
     let huge = images.join("huge_header.png");
-    run_strs(
-        &classify_one(&huge),
-        &["huge_header.png", "20000x20000", "limit"],
-    );
+    run_strs(&classify_one(&huge), &["huge_header.png", "20000x20000", "limit"]);
     // The library refuses it the same way.
     let e = glimpse::image::decode(&std::fs::read(&huge).unwrap(), "huge").unwrap_err();
     assert!(e.to_string().contains("20000x20000"), "{e}");
 }
 
 /// Copies clip_a into a temp folder with its checkpoint rewritten by `edit`.
-fn edited_model(
-    edit: impl FnOnce(&mut Vec<(String, safetensors::tensor::Dtype, Vec<usize>, Vec<u8>)>),
-) -> crate::common::TempDir {
+fn edited_model(edit: impl FnOnce(&mut Vec<(String, safetensors::tensor::Dtype, Vec<usize>, Vec<u8>)>)) -> crate::common::TempDir {
     let src = model_dir("clip_a");
     let tmp = crate::common::tempdir();
     for f in ["config.json", "preprocessor_config.json"] {
@@ -85,21 +62,10 @@ fn edited_model(
     }
     let bytes = std::fs::read(src.join("model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut tensors: Vec<_> = st
-        .tensors()
-        .into_iter()
-        .map(|(k, v)| (k, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
-        .collect();
+    let mut tensors: Vec<_> = st.tensors().into_iter().map(|(k, v)| (k, v.dtype(), v.shape().to_vec(), v.data().to_vec())).collect();
     edit(&mut tensors);
-    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
-        .iter()
-        .map(|(k, d, s, b)| {
-            (
-                k.clone(),
-                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
-            )
-        })
-        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> =
+        tensors.iter().map(|(k, d, s, b)| (k.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap())).collect();
     safetensors::serialize_to_file(views, None, &tmp.path().join("model.safetensors")).unwrap();
     tmp
 }
@@ -107,48 +73,24 @@ fn edited_model(
 fn classify_with(model: &Path) -> Vec<String> {
     let labels = fixtures().join("zeroshot/id2label.json");
     let img = fixtures().join("zeroshot/0_0.png");
-    [
-        "classify",
-        "--backend",
-        "cpu",
-        "--model",
-        model.to_str().unwrap(),
-        "--labels",
-        labels.to_str().unwrap(),
-        img.to_str().unwrap(),
-    ]
-    .map(String::from)
-    .to_vec()
+    ["classify", "--backend", "cpu", "--model", model.to_str().unwrap(), "--labels", labels.to_str().unwrap(), img.to_str().unwrap()]
+        .map(String::from)
+        .to_vec()
 }
 
 #[test]
 fn bad_checkpoints() {
     // Wrong shape: the key, expected and found shapes are named.
     let m = edited_model(|t| {
-        let e = t
-            .iter_mut()
-            .find(|e| e.0 == "visual_projection.weight")
-            .unwrap();
+        let e = t.iter_mut().find(|e| e.0 == "visual_projection.weight").unwrap();
         e.2 = vec![e.2[1], e.2[0]];
     });
-    run_strs(
-        &classify_with(m.path()),
-        &[
-            "visual_projection.weight",
-            "has shape [32, 16], expected [16, 32]",
-        ],
-    );
+    run_strs(&classify_with(m.path()), &["visual_projection.weight", "has shape [32, 16], expected [16, 32]"]);
     // Missing tensors: each is listed.
-    let m = edited_model(|t| {
-        t.retain(|e| e.0 != "text_projection.weight" && e.0 != "vision_model.post_layernorm.bias")
-    });
+    let m = edited_model(|t| t.retain(|e| e.0 != "text_projection.weight" && e.0 != "vision_model.post_layernorm.bias"));
     run_strs(
         &classify_with(m.path()),
-        &[
-            "2 problems",
-            "missing tensor `text_projection.weight`",
-            "missing tensor `vision_model.post_layernorm.bias`",
-        ],
+        &["2 problems", "missing tensor `text_projection.weight`", "missing tensor `vision_model.post_layernorm.bias`"],
     );
     // Corrupt header.
     let m = edited_model(|_| {});
@@ -156,14 +98,7 @@ fn bad_checkpoints() {
     let mut bytes = std::fs::read(&f).unwrap();
     bytes[8..40].copy_from_slice(&[b'#'; 32]);
     std::fs::write(&f, &bytes).unwrap();
-    run_strs(
-        &classify_with(m.path()),
-        &[
-            "model.safetensors",
-            "not a valid safetensors file",
-            "header",
-        ],
-    );
+    run_strs(&classify_with(m.path()), &["model.safetensors", "not a valid safetensors file", "header"]);
     // Truncated file.
     let m = edited_model(|_| {});
     let f = m.path().join("model.safetensors");
@@ -184,16 +119,7 @@ fn bad_labels_and_templates() {
     let empty = tmp.path().join("labels.txt");
     std::fs::write(&empty, "\n\n").unwrap();
     fails_with(
-        &[
-            "classify",
-            "--backend",
-            "cpu",
-            "--model",
-            dir.to_str().unwrap(),
-            "--labels",
-            empty.to_str().unwrap(),
-            img.to_str().unwrap(),
-        ],
+        &["classify", "--backend", "cpu", "--model", dir.to_str().unwrap(), "--labels", empty.to_str().unwrap(), img.to_str().unwrap()],
         &["labels.txt", "no labels"],
     );
     let labels = fixtures().join("zeroshot/id2label.json");
@@ -213,20 +139,10 @@ fn bad_labels_and_templates() {
         &["a photo", "no `{}` slot"],
     );
     fails_with(
-        &[
-            "classify",
-            "--model",
-            "/nonexistent/model",
-            "--labels",
-            labels.to_str().unwrap(),
-            img.to_str().unwrap(),
-        ],
+        &["classify", "--model", "/nonexistent/model", "--labels", labels.to_str().unwrap(), img.to_str().unwrap()],
         &["model folder not found"],
     );
-    fails_with(
-        &["embed", "--model", dir.to_str().unwrap()],
-        &["nothing to embed"],
-    );
+    fails_with(&["embed", "--model", dir.to_str().unwrap()], &["nothing to embed"]);
 }
 
 fn copy_dir(src: &Path, dst: &Path) {
@@ -250,70 +166,30 @@ fn bad_caption_inputs() {
     // A PEFT checkpoint made for another encoder/decoder pair.
     run(
         &["--peft", peft_b.to_str().unwrap(), img],
-        &[
-            "does not fit",
-            "h.0.crossattention.c_attn.weight",
-            "enc_to_dec_proj.weight` is not used",
-        ],
+        &["does not fit", "h.0.crossattention.c_attn.weight", "enc_to_dec_proj.weight` is not used"],
     );
     // Unknown method.
     let tmp = crate::common::tempdir();
     let unknown = tmp.path().join("unknown");
     copy_dir(&peft_b, &unknown);
-    std::fs::write(
-        unknown.join("adapter_config.json"),
-        r#"{"peft_type": "IA3"}"#,
-    )
-    .unwrap();
-    run(
-        &["--peft", unknown.to_str().unwrap(), img],
-        &["adapter_config.json", "unknown PEFT method `IA3`"],
-    );
+    std::fs::write(unknown.join("adapter_config.json"), r#"{"peft_type": "IA3"}"#).unwrap();
+    run(&["--peft", unknown.to_str().unwrap(), img], &["adapter_config.json", "unknown PEFT method `IA3`"]);
     // Missing tensors.
     let missing = tmp.path().join("missing");
     copy_dir(&peft_b, &missing);
     let bytes = std::fs::read(peft_b.join("adapter_model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let kept: Vec<(String, safetensors::tensor::TensorView)> = st
-        .tensors()
-        .into_iter()
-        .filter(|(k, _)| k != "decoder.transformer.h.1.crossattention.q_attn.weight")
-        .collect();
+    let kept: Vec<(String, safetensors::tensor::TensorView)> =
+        st.tensors().into_iter().filter(|(k, _)| k != "decoder.transformer.h.1.crossattention.q_attn.weight").collect();
     safetensors::serialize_to_file(kept, None, &missing.join("adapter_model.safetensors")).unwrap();
     let (clip_b, plain) = (f.join("clip_b"), f.join("gpt2_plain"));
     let (clip_b, plain) = (clip_b.to_str().unwrap(), plain.to_str().unwrap());
-    let args = [
-        "caption",
-        "--backend",
-        "cpu",
-        "--encoder",
-        clip_b,
-        "--decoder",
-        plain,
-        "--peft",
-        missing.to_str().unwrap(),
-        img,
-    ];
-    fails_with(
-        &args,
-        &["missing tensor `h.1.crossattention.q_attn.weight`"],
-    );
+    let args = ["caption", "--backend", "cpu", "--encoder", clip_b, "--decoder", plain, "--peft", missing.to_str().unwrap(), img];
+    fails_with(&args, &["missing tensor `h.1.crossattention.q_attn.weight`"]);
     // No cross-attention anywhere: a plain GPT-2 without a PEFT checkpoint.
-    let args = [
-        "caption",
-        "--backend",
-        "cpu",
-        "--encoder",
-        clip_b,
-        "--decoder",
-        plain,
-        img,
-    ];
+    let args = ["caption", "--backend", "cpu", "--encoder", clip_b, "--decoder", plain, img];
     fails_with(&args, &["missing tensor `h.0.crossattention"]);
     // Beam width 0, and more tokens than the position table holds.
     run(&["--beams", "0", img], &["beam", "at least 1"]);
-    run(
-        &["--max-tokens", "100", img],
-        &["max tokens 100", "48 positions"],
-    );
+    run(&["--max-tokens", "100", img], &["max tokens 100", "48 positions"]);
 }

@@ -15,11 +15,7 @@ fn block<T>(f: impl std::future::Future<Output = T>) -> T {
 }
 
 fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
 }
 
 /// HF's pixel_values of fixture image `i` of CLIP fixture `clip`.
@@ -27,10 +23,7 @@ pub fn pixels(clip: &str, i: usize, device: &Device) -> Tensor<4> {
     let r = &references(clip)["pixel_values"];
     let per = r.data.len() / r.shape[0];
     let s = r.shape[2];
-    Tensor::from_data(
-        TensorData::new(r.data[i * per..(i + 1) * per].to_vec(), [1, 3, s, s]),
-        device,
-    )
+    Tensor::from_data(TensorData::new(r.data[i * per..(i + 1) * per].to_vec(), [1, 3, s, s]), device)
 }
 
 fn load(enc: &str, dec: &str, peft: Option<&str>, device: &Device) -> (Captioner, CaptionerConfig) {
@@ -40,29 +33,14 @@ fn load(enc: &str, dec: &str, peft: Option<&str>, device: &Device) -> (Captioner
 }
 
 /// Teacher-forced logits (every `sub`-th vocabulary entry) and cross-attentions of image 0.
-fn teacher(
-    model: &Captioner,
-    clip: &str,
-    teacher_ids: &[u32],
-    sub: usize,
-    device: &Device,
-) -> (Vec<f32>, Vec<Vec<f32>>) {
+fn teacher(model: &Captioner, clip: &str, teacher_ids: &[u32], sub: usize, device: &Device) -> (Vec<f32>, Vec<Vec<f32>>) {
     let enc = model.encode(pixels(clip, 0, device));
     let mut cache = model.decoder.start(Some(enc));
-    let out = model
-        .decoder
-        .forward(&[teacher_ids.to_vec()], &mut cache, true);
+    let out = model.decoder.forward(&[teacher_ids.to_vec()], &mut cache, true);
     let [_, t, v] = out.logits.dims();
     let all = block(read_vec(out.logits)).unwrap();
-    let sub: Vec<f32> = (0..t)
-        .flat_map(|i| (0..v).step_by(sub).map(move |j| (i, j)))
-        .map(|(i, j)| all[i * v + j])
-        .collect();
-    let cross = out
-        .cross_attentions
-        .into_iter()
-        .map(|a| block(read_vec(a)).unwrap())
-        .collect();
+    let sub: Vec<f32> = (0..t).flat_map(|i| (0..v).step_by(sub).map(move |j| (i, j))).map(|(i, j)| all[i * v + j]).collect();
+    let cross = out.cross_attentions.into_iter().map(|a| block(read_vec(a)).unwrap()).collect();
     (sub, cross)
 }
 
@@ -79,88 +57,38 @@ pub fn check_captioner(name: &str, pixel_fixture: &str, load: &dyn Fn(&Device) -
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         st.tensors()
             .into_iter()
-            .map(|(k, v)| {
-                (
-                    k,
-                    glimpse::hf::weights::to_f32(v.dtype(), v.data()).unwrap(),
-                )
-            })
+            .map(|(k, v)| (k, glimpse::hf::weights::to_f32(v.dtype(), v.data()).unwrap()))
             .collect::<std::collections::HashMap<_, _>>()
     };
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join(name).join("reference.json")).unwrap(),
-    )
-    .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join(name).join("reference.json")).unwrap()).unwrap();
     for (backend, device) in devices() {
         let what = |s: &str| format!("{name} on {backend}: {s}");
         let model = load(&device);
         // Encoder states (before enc_to_dec_proj, as HF reports them).
-        let h = model
-            .encoder
-            .forward(pixels(clip, 0, &device), false)
-            .last_hidden_state;
-        assert_close(
-            &what("encoder states"),
-            &block(read_vec(h)).unwrap(),
-            &refs["encoder_hidden_states"],
-            TOL,
-        );
+        let h = model.encoder.forward(pixels(clip, 0, &device), false).last_hidden_state;
+        assert_close(&what("encoder states"), &block(read_vec(h)).unwrap(), &refs["encoder_hidden_states"], TOL);
         // Teacher-forced logits and cross-attention weights.
         let teacher_ids = ids(&json["teacher_ids"]);
-        let (logits, cross) = teacher(
-            &model,
-            clip,
-            &teacher_ids,
-            json["logits_subsample"].as_u64().unwrap() as usize,
-            &device,
-        );
+        let (logits, cross) = teacher(&model, clip, &teacher_ids, json["logits_subsample"].as_u64().unwrap() as usize, &device);
         assert_close(&what("logits"), &logits, &refs["teacher_logits_sub"], TOL);
         for (i, c) in cross.iter().enumerate() {
-            assert_close(
-                &what(&format!("cross-attention layer {i}")),
-                c,
-                &refs[&format!("cross_attention_{i}")],
-                TOL,
-            );
+            assert_close(&what(&format!("cross-attention layer {i}")), c, &refs[&format!("cross_attention_{i}")], TOL);
         }
         // Greedy and beam search: HF's sequences exactly.
         let max_new = json["max_new_tokens"].as_u64().unwrap() as usize;
         for (run, cfg) in [
-            (
-                "greedy",
-                GenerateConfig {
-                    max_new_tokens: max_new,
-                    ..Default::default()
-                },
-            ),
-            (
-                "beam3",
-                GenerateConfig {
-                    beams: 3,
-                    max_new_tokens: max_new,
-                    ..Default::default()
-                },
-            ),
+            ("greedy", GenerateConfig { max_new_tokens: max_new, ..Default::default() }),
+            ("beam3", GenerateConfig { beams: 3, max_new_tokens: max_new, ..Default::default() }),
             (
                 "beam4_nrng2_lp06",
-                GenerateConfig {
-                    beams: 4,
-                    max_new_tokens: max_new,
-                    no_repeat_ngram_size: 2,
-                    length_penalty: 0.6,
-                    ..Default::default()
-                },
+                GenerateConfig { beams: 4, max_new_tokens: max_new, no_repeat_ngram_size: 2, length_penalty: 0.6, ..Default::default() },
             ),
         ] {
             for img in 0..2 {
                 let enc = model.encode(pixels(clip, img, &device));
                 let cap = block(generate(&model.decoder, enc, &cfg)).unwrap();
-                assert_eq!(
-                    cap.tokens,
-                    ids(&json["sequences"][run][img]),
-                    "{}",
-                    what(&format!("{run} sequence of image {img}"))
-                );
+                assert_eq!(cap.tokens, ids(&json["sequences"][run][img]), "{}", what(&format!("{run} sequence of image {img}")));
                 assert_eq!(cap.attention.len(), cap.words(50256).len());
             }
         }
@@ -184,111 +112,45 @@ fn kv_cache_equals_full_recompute() {
     let enc = model.encode(pixels("clip_b", 1, &device));
     let seq: Vec<u32> = vec![50256, 64, 2266, 9197, 319, 257];
     let mut full_cache = model.decoder.start(Some(enc.clone()));
-    let full = block(read_vec(
-        model
-            .decoder
-            .forward(&[seq.clone()], &mut full_cache, false)
-            .logits,
-    ))
-    .unwrap();
+    let full = block(read_vec(model.decoder.forward(&[seq.clone()], &mut full_cache, false).logits)).unwrap();
     let mut cache = model.decoder.start(Some(enc));
     let mut stepped = Vec::new();
     for &t in &seq {
-        stepped.extend(
-            block(read_vec(
-                model.decoder.forward(&[vec![t]], &mut cache, false).logits,
-            ))
-            .unwrap(),
-        );
+        stepped.extend(block(read_vec(model.decoder.forward(&[vec![t]], &mut cache, false).logits)).unwrap());
     }
     assert_close("cached vs uncached logits", &stepped, &full, 1e-5);
 }
 
 #[test]
 fn peft_lora_matches_peft_and_merges() {
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("lora_peft/reference.json")).unwrap(),
-    )
-    .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("lora_peft/reference.json")).unwrap()).unwrap();
     let bytes = std::fs::read(fixtures().join("lora_peft/reference.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let r = |k: &str| {
-        glimpse::hf::weights::to_f32(st.tensor(k).unwrap().dtype(), st.tensor(k).unwrap().data())
-            .unwrap()
-    };
+    let r = |k: &str| glimpse::hf::weights::to_f32(st.tensor(k).unwrap().dtype(), st.tensor(k).unwrap().data()).unwrap();
     for (backend, device) in devices() {
         let (model, _) = load("clip_a", "gpt2_xattn", Some("lora_peft"), &device);
-        assert!(
-            model.decoder.h[0].attn.c_attn.lora.is_some()
-                && model.decoder.h[0]
-                    .crossattention
-                    .as_ref()
-                    .unwrap()
-                    .q_attn
-                    .lora
-                    .is_some()
-        );
+        assert!(model.decoder.h[0].attn.c_attn.lora.is_some() && model.decoder.h[0].crossattention.as_ref().unwrap().q_attn.lora.is_some());
         let teacher_ids = ids(&json["teacher_ids"]);
-        let (logits, cross) = teacher(
-            &model,
-            "clip_a",
-            &teacher_ids,
-            json["logits_subsample"].as_u64().unwrap() as usize,
-            &device,
-        );
-        assert_close(
-            &format!("LoRA logits on {backend}"),
-            &logits,
-            &r("teacher_logits_sub"),
-            TOL,
-        );
-        assert_close(
-            &format!("LoRA cross-attention on {backend}"),
-            &cross[0],
-            &r("cross_attention_0"),
-            TOL,
-        );
+        let (logits, cross) = teacher(&model, "clip_a", &teacher_ids, json["logits_subsample"].as_u64().unwrap() as usize, &device);
+        assert_close(&format!("LoRA logits on {backend}"), &logits, &r("teacher_logits_sub"), TOL);
+        assert_close(&format!("LoRA cross-attention on {backend}"), &cross[0], &r("cross_attention_0"), TOL);
         let enc = model.encode(pixels("clip_a", 0, &device));
-        let cap = block(generate(
-            &model.decoder,
-            enc.clone(),
-            &GenerateConfig {
-                max_new_tokens: 12,
-                ..Default::default()
-            },
-        ))
-        .unwrap();
+        let cap = block(generate(&model.decoder, enc.clone(), &GenerateConfig { max_new_tokens: 12, ..Default::default() })).unwrap();
         assert_eq!(cap.tokens, ids(&json["greedy"]), "LoRA greedy on {backend}");
         // Merged LoRA gives the unmerged outputs.
         let mut c1 = model.decoder.start(Some(enc.clone()));
-        let unmerged = block(read_vec(
-            model
-                .decoder
-                .forward(&[teacher_ids.clone()], &mut c1, false)
-                .logits,
-        ))
-        .unwrap();
+        let unmerged = block(read_vec(model.decoder.forward(&[teacher_ids.clone()], &mut c1, false).logits)).unwrap();
         let merged_dec = model.decoder.merge_lora();
         assert!(merged_dec.h[0].attn.c_attn.lora.is_none());
         let mut c2 = merged_dec.start(Some(enc));
-        let merged = block(read_vec(
-            merged_dec.forward(&[teacher_ids], &mut c2, false).logits,
-        ))
-        .unwrap();
-        assert_close(
-            &format!("merged vs unmerged LoRA on {backend}"),
-            &merged,
-            &unmerged,
-            1e-5,
-        );
+        let merged = block(read_vec(merged_dec.forward(&[teacher_ids], &mut c2, false).logits)).unwrap();
+        assert_close(&format!("merged vs unmerged LoRA on {backend}"), &merged, &unmerged, 1e-5);
     }
 }
 
 pub fn caption_args<'a>(f: &'a Path, extra: &[&'a str]) -> Vec<String> {
-    let mut v: Vec<String> = ["caption", "--backend", "cpu", "--encoder"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut v: Vec<String> = ["caption", "--backend", "cpu", "--encoder"].iter().map(|s| s.to_string()).collect();
     v.push(f.join("clip_a").display().to_string());
     v.push("--decoder".into());
     v.push(f.join("gpt2_xattn").display().to_string());

@@ -27,8 +27,7 @@ fn forward_matches_hf_on_cpu_and_wgpu() {
 
             // Vision tower on HF's own pixel_values.
             let pv = &refs["pixel_values"];
-            let pixels =
-                Tensor::<4>::from_data(TensorData::new(pv.data.clone(), pv.shape.clone()), &device);
+            let pixels = Tensor::<4>::from_data(TensorData::new(pv.data.clone(), pv.shape.clone()), &device);
             let out = clip.model.vision_forward(pixels.clone(), true).unwrap();
             assert_close(
                 &what("vision last_hidden_state"),
@@ -36,12 +35,7 @@ fn forward_matches_hf_on_cpu_and_wgpu() {
                 &refs["vision_last_hidden_state"].data,
                 TOL,
             );
-            assert_close(
-                &what("vision pooled"),
-                &block(read_vec(out.pooled)).unwrap(),
-                &refs["vision_pooled"].data,
-                TOL,
-            );
+            assert_close(&what("vision pooled"), &block(read_vec(out.pooled)).unwrap(), &refs["vision_pooled"].data, TOL);
             assert_close(
                 &what("last-layer attentions"),
                 &block(read_vec(out.attentions.last().unwrap().clone())).unwrap(),
@@ -49,55 +43,26 @@ fn forward_matches_hf_on_cpu_and_wgpu() {
                 TOL,
             );
             let image_embeds = block(read_rows(clip.model.image_embeds(pixels).unwrap())).unwrap();
-            assert_close(
-                &what("image_embeds"),
-                &flat(&image_embeds),
-                &refs["image_embeds"].data,
-                TOL,
-            );
+            assert_close(&what("image_embeds"), &flat(&image_embeds), &refs["image_embeds"].data, TOL);
 
             // Text tower through our tokenizer.
-            let texts: Vec<String> = json["texts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t.as_str().unwrap().to_string())
-                .collect();
+            let texts: Vec<String> = json["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
             let tok = clip.tokenizer.as_ref().unwrap();
             for (i, t) in texts.iter().enumerate() {
-                let hf: Vec<u32> = json["input_ids"][i]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_u64().unwrap() as u32)
-                    .collect();
+                let hf: Vec<u32> = json["input_ids"][i].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
                 let ours = tok.encode(t).unwrap();
                 assert_eq!(ours[..], hf[..ours.len()], "ids of {t:?}");
             }
             let text_embeds = block(clip.embed_texts(&texts)).unwrap();
-            assert_close(
-                &what("text_embeds"),
-                &flat(&text_embeds),
-                &refs["text_embeds"].data,
-                TOL,
-            );
+            assert_close(&what("text_embeds"), &flat(&text_embeds), &refs["text_embeds"].data, TOL);
 
             // logits_per_image = exp(logit_scale) * image_embeds @ text_embeds^T.
             let scale = block(clip.logit_scale()).unwrap();
             let logits: Vec<f32> = image_embeds
                 .iter()
-                .flat_map(|im| {
-                    text_embeds
-                        .iter()
-                        .map(move |t| scale * im.iter().zip(t).map(|(a, b)| a * b).sum::<f32>())
-                })
+                .flat_map(|im| text_embeds.iter().map(move |t| scale * im.iter().zip(t).map(|(a, b)| a * b).sum::<f32>()))
                 .collect();
-            assert_close(
-                &what("logits_per_image"),
-                &logits,
-                &refs["logits_per_image"].data,
-                TOL,
-            );
+            assert_close(&what("logits_per_image"), &logits, &refs["logits_per_image"].data, TOL);
 
             // End to end from the image files: our decoding + preprocessing. JPEGs are left out:
             // zune-jpeg and libjpeg-turbo (PIL) decode a few pixels one or more levels apart,
@@ -110,12 +75,7 @@ fn forward_matches_hf_on_cpu_and_wgpu() {
                 }
                 let img = image::open(&fixtures().join("images").join(f)).unwrap();
                 let got = block(clip.embed_images(&[&img])).unwrap();
-                assert_close(
-                    &what(&format!("image_embeds from {f}")),
-                    &got[0],
-                    &refs["image_embeds"].data[i * e..(i + 1) * e],
-                    TOL,
-                );
+                assert_close(&what(&format!("image_embeds from {f}")), &got[0], &refs["image_embeds"].data[i * e..(i + 1) * e], TOL);
             }
         }
     }
@@ -126,10 +86,7 @@ fn preprocessing_matches_pil_pixels() {
     for name in MODELS {
         let refs = references(name);
         let json = reference_json(name);
-        let cfg = glimpse::hf::PreprocessConfig::from_file(
-            model_dir(name).join("preprocessor_config.json"),
-        )
-        .unwrap();
+        let cfg = glimpse::hf::PreprocessConfig::from_file(model_dir(name).join("preprocessor_config.json")).unwrap();
         let raw = &refs["pixels_unnormalized"];
         let per = raw.data.len() / raw.shape[0];
         let mut worst = 0f32;
@@ -147,34 +104,18 @@ fn preprocessing_matches_pil_pixels() {
             if f == CHROMA_420_JPEG {
                 // zune-jpeg rounds chroma upsampling differently from libjpeg-turbo (PIL): the
                 // decoded pixels differ by up to 6 levels before any resizing.
-                assert!(
-                    d <= JPEG_420_BOUND / 255.0 + 1e-6,
-                    "{name} {f}: pixels differ from PIL by {}/255",
-                    d * 255.0
-                );
-                eprintln!(
-                    "{name}: 4:2:0 JPEG differs from PIL by {} / 255 (decoder)",
-                    d * 255.0
-                );
+                assert!(d <= JPEG_420_BOUND / 255.0 + 1e-6, "{name} {f}: pixels differ from PIL by {}/255", d * 255.0);
+                eprintln!("{name}: 4:2:0 JPEG differs from PIL by {} / 255 (decoder)", d * 255.0);
                 continue;
             }
-            assert!(
-                d <= 1.0 / 255.0 + 1e-6,
-                "{name} {f}: pixels differ from PIL by {}/255",
-                d * 255.0
-            );
+            assert!(d <= 1.0 / 255.0 + 1e-6, "{name} {f}: pixels differ from PIL by {}/255", d * 255.0);
             worst = worst.max(d);
         }
         eprintln!("{name}: worst pixel difference {} / 255", worst * 255.0);
         // And the normalised tensor, as HF computes it in f32.
         let pv = &refs["pixel_values"];
         let img = image::open(&fixtures().join("images/portrait.png")).unwrap();
-        assert_close(
-            &format!("{name}: normalised pixels"),
-            &image::preprocess(&img, &cfg),
-            &pv.data[..per],
-            1e-6,
-        );
+        assert_close(&format!("{name}: normalised pixels"), &image::preprocess(&img, &cfg), &pv.data[..per], 1e-6);
     }
 }
 
@@ -186,31 +127,18 @@ fn f16_checkpoint_gives_the_f32_results() {
     for f in ["config.json", "preprocessor_config.json"] {
         std::fs::copy(dir.join(f), tmp.path().join(f)).unwrap();
     }
-    std::fs::copy(
-        dir.join("model_f16.safetensors"),
-        tmp.path().join("model.safetensors"),
-    )
-    .unwrap();
+    std::fs::copy(dir.join("model_f16.safetensors"), tmp.path().join("model.safetensors")).unwrap();
     let a = Clip::from_dir(&dir, &device, Towers::Both).unwrap();
     let b = Clip::from_dir(tmp.path(), &device, Towers::Both).unwrap();
     let texts = vec!["a photo of a cat".to_string(), "a dog".to_string()];
     let ea = block(a.embed_texts(&texts)).unwrap();
     let eb = block(b.embed_texts(&texts)).unwrap();
-    assert_eq!(
-        flat(&ea),
-        flat(&eb),
-        "f16 weights equal the f32 weights they were rounded from"
-    );
+    assert_eq!(flat(&ea), flat(&eb), "f16 weights equal the f32 weights they were rounded from");
     let refs = references("clip_a");
     let pv = &refs["pixel_values"];
     let px = Tensor::<4>::from_data(TensorData::new(pv.data.clone(), pv.shape.clone()), &device);
     let ib = block(read_rows(b.model.image_embeds(px).unwrap())).unwrap();
-    assert_close(
-        "f16 image_embeds",
-        &flat(&ib),
-        &refs["image_embeds"].data,
-        TOL,
-    );
+    assert_close("f16 image_embeds", &flat(&ib), &refs["image_embeds"].data, TOL);
 }
 
 #[test]
@@ -220,10 +148,7 @@ fn vision_only_load_skips_the_text_tower() {
     assert!(clip.model.text_model.is_none() && clip.tokenizer.is_none());
     let err = block(clip.embed_texts(&["x".to_string()])).unwrap_err();
     assert!(err.to_string().contains("without its text tower"), "{err}");
-    let x = l2_normalize(Tensor::<2>::from_data(
-        TensorData::new(vec![3.0f32, 4.0], [1, 2]),
-        &device,
-    ));
+    let x = l2_normalize(Tensor::<2>::from_data(TensorData::new(vec![3.0f32, 4.0], [1, 2]), &device));
     assert_eq!(block(read_vec(x)).unwrap(), vec![0.6, 0.8]);
 }
 

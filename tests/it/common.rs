@@ -28,23 +28,11 @@ pub struct Ref {
 pub fn references(model: &str) -> HashMap<String, Ref> {
     let bytes = std::fs::read(model_dir(model).join("reference.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .map(|(k, v)| {
-            (
-                k,
-                Ref {
-                    shape: v.shape().to_vec(),
-                    data: to_f32(v.dtype(), v.data()).unwrap(),
-                },
-            )
-        })
-        .collect()
+    st.tensors().into_iter().map(|(k, v)| (k, Ref { shape: v.shape().to_vec(), data: to_f32(v.dtype(), v.data()).unwrap() })).collect()
 }
 
 pub fn reference_json(model: &str) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(model_dir(model).join("reference.json")).unwrap())
-        .unwrap()
+    serde_json::from_str(&std::fs::read_to_string(model_dir(model).join("reference.json")).unwrap()).unwrap()
 }
 
 /// The backends under test: CPU always, wgpu unless GLIMPSE_SKIP_WGPU is set (machines without
@@ -52,8 +40,7 @@ pub fn reference_json(model: &str) -> serde_json::Value {
 pub fn devices() -> Vec<(Backend, Device)> {
     let mut out = vec![(Backend::Cpu, device::init(Backend::Cpu).unwrap())];
     if std::env::var_os("GLIMPSE_SKIP_WGPU").is_none() {
-        let d = device::init(Backend::Wgpu)
-            .expect("wgpu device (install mesa-vulkan-drivers, or set GLIMPSE_SKIP_WGPU=1)");
+        let d = device::init(Backend::Wgpu).expect("wgpu device (install mesa-vulkan-drivers, or set GLIMPSE_SKIP_WGPU=1)");
         out.push((Backend::Wgpu, d));
     }
     out
@@ -61,10 +48,7 @@ pub fn devices() -> Vec<(Backend, Device)> {
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length differs");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 #[track_caller]
@@ -97,11 +81,7 @@ impl Drop for TempDir {
 pub fn tempdir() -> TempDir {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
-    let p = std::env::temp_dir().join(format!(
-        "glimpse-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
+    let p = std::env::temp_dir().join(format!("glimpse-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
     let _ = std::fs::remove_dir_all(&p);
     std::fs::create_dir_all(&p).unwrap();
     TempDir(p)

@@ -5,8 +5,7 @@ use glimpse::task::metrics::{cider_d, ptb};
 use crate::common::fixtures;
 
 fn reference() -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(fixtures().join("cider/reference.json")).unwrap())
-        .unwrap()
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("cider/reference.json")).unwrap()).unwrap()
 }
 
 #[test]
@@ -14,16 +13,8 @@ fn ptb_tokenisation_matches_java() {
     let v = reference();
     let mut bad = Vec::new();
     for im in v["images"].as_array().unwrap() {
-        let mut pairs = vec![(
-            im["candidate"].as_str().unwrap(),
-            im["candidate_tokens"].as_str().unwrap(),
-        )];
-        for (r, t) in im["references"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .zip(im["reference_tokens"].as_array().unwrap())
-        {
+        let mut pairs = vec![(im["candidate"].as_str().unwrap(), im["candidate_tokens"].as_str().unwrap())];
+        for (r, t) in im["references"].as_array().unwrap().iter().zip(im["reference_tokens"].as_array().unwrap()) {
             pairs.push((r.as_str().unwrap(), t.as_str().unwrap()));
         }
         for (raw, want) in pairs {
@@ -33,12 +24,7 @@ fn ptb_tokenisation_matches_java() {
             }
         }
     }
-    assert!(
-        bad.is_empty(),
-        "{} captions tokenised differently:\n{}",
-        bad.len(),
-        bad.join("\n")
-    );
+    assert!(bad.is_empty(), "{} captions tokenised differently:\n{}", bad.len(), bad.join("\n"));
 }
 
 #[test]
@@ -46,44 +32,21 @@ fn cider_d_matches_pycocoevalcap() {
     let v = reference();
     let images = v["images"].as_array().unwrap();
     assert!(images.len() >= 50);
-    let cands: Vec<String> = images
-        .iter()
-        .map(|i| i["candidate"].as_str().unwrap().to_string())
-        .collect();
-    let refs: Vec<Vec<String>> = images
-        .iter()
-        .map(|i| {
-            i["references"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r.as_str().unwrap().to_string())
-                .collect()
-        })
-        .collect();
+    let cands: Vec<String> = images.iter().map(|i| i["candidate"].as_str().unwrap().to_string()).collect();
+    let refs: Vec<Vec<String>> =
+        images.iter().map(|i| i["references"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect()).collect();
     assert!(refs.iter().all(|r| r.len() == 5));
     let c = cider_d(&cands, &refs);
     for (i, im) in images.iter().enumerate() {
         let want = im["cider"].as_f64().unwrap();
-        assert!(
-            (c.per_image[i] - want).abs() <= 1e-6,
-            "image {i} ({}): {} vs {want}",
-            im["kind"],
-            c.per_image[i]
-        );
+        assert!((c.per_image[i] - want).abs() <= 1e-6, "image {i} ({}): {} vs {want}", im["kind"], c.per_image[i]);
     }
     let want = v["corpus"].as_f64().unwrap();
-    assert!(
-        (c.score - want).abs() <= 1e-6,
-        "corpus {} vs {want}",
-        c.score
-    );
+    assert!((c.score - want).abs() <= 1e-6, "corpus {} vs {want}", c.score);
 }
 
 fn clipscore_ref() -> Vec<serde_json::Value> {
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("clipscore.json")).unwrap())
-            .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("clipscore.json")).unwrap()).unwrap();
     v["items"].as_array().unwrap().clone()
 }
 
@@ -92,36 +55,16 @@ fn clipscore_matches_hf_on_cpu_and_wgpu() {
     use glimpse::model::clip::Towers;
     use glimpse::task::embed::Clip;
     let items = clipscore_ref();
-    assert!(
-        items.iter().any(|i| i["cos"].as_f64().unwrap() > 0.0)
-            && items.iter().any(|i| i["cos"].as_f64().unwrap() < 0.0)
-    );
+    assert!(items.iter().any(|i| i["cos"].as_f64().unwrap() > 0.0) && items.iter().any(|i| i["cos"].as_f64().unwrap() < 0.0));
     for (backend, device) in crate::common::devices() {
-        let clip =
-            Clip::from_dir(&crate::common::model_dir("clip_b"), &device, Towers::Both).unwrap();
+        let clip = Clip::from_dir(&crate::common::model_dir("clip_b"), &device, Towers::Both).unwrap();
         for it in &items {
-            let img = glimpse::image::open(
-                &fixtures()
-                    .join("images")
-                    .join(it["image"].as_str().unwrap()),
-            )
-            .unwrap();
+            let img = glimpse::image::open(&fixtures().join("images").join(it["image"].as_str().unwrap())).unwrap();
             let cap = it["caption"].as_str().unwrap().to_string();
-            let s = pollster::block_on(glimpse::task::metrics::clip_scores(
-                &clip,
-                &[&img],
-                &[cap],
-                it["prefix"].as_str().unwrap(),
-            ))
-            .unwrap();
+            let s =
+                pollster::block_on(glimpse::task::metrics::clip_scores(&clip, &[&img], &[cap], it["prefix"].as_str().unwrap())).unwrap();
             let want = it["clipscore"].as_f64().unwrap();
-            assert!(
-                (s[0] - want).abs() <= 1e-5,
-                "{backend}: {} / {:?}: {} vs {want}",
-                it["image"],
-                it["caption"],
-                s[0]
-            );
+            assert!((s[0] - want).abs() <= 1e-5, "{backend}: {} / {:?}: {} vs {want}", it["image"], it["caption"], s[0]);
         }
     }
 }
@@ -130,23 +73,15 @@ fn clipscore_matches_hf_on_cpu_and_wgpu() {
 fn eval_and_score_commands() {
     use crate::cli::glimpse;
     let c = fixtures().join("cider");
-    let (code, out, err) = glimpse(&[
-        "eval",
-        "--pred",
-        c.join("pred.json").to_str().unwrap(),
-        "--refs",
-        c.join("annotations.json").to_str().unwrap(),
-    ]);
+    let (code, out, err) =
+        glimpse(&["eval", "--pred", c.join("pred.json").to_str().unwrap(), "--refs", c.join("annotations.json").to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!((v["CIDEr"].as_f64().unwrap() - reference()["corpus"].as_f64().unwrap()).abs() <= 1e-6);
     assert!(v["CLIPScore"].is_null());
 
     // CLIPScore over a small DLCV-style set of fixture images, without the prefix.
-    let items: Vec<_> = clipscore_ref()
-        .into_iter()
-        .filter(|i| i["prefix"] == "" && i["caption"] == "a diagram")
-        .collect();
+    let items: Vec<_> = clipscore_ref().into_iter().filter(|i| i["prefix"] == "" && i["caption"] == "a diagram").collect();
     let tmp = crate::common::tempdir();
     let ann = serde_json::json!({
         "images": items.iter().enumerate().map(|(k, i)| serde_json::json!({"file_name": i["image"], "id": k})).collect::<Vec<_>>(),
@@ -156,22 +91,13 @@ fn eval_and_score_commands() {
         .iter()
         .map(|i| {
             (
-                std::path::Path::new(i["image"].as_str().unwrap())
-                    .file_stem()
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .to_string(),
+                std::path::Path::new(i["image"].as_str().unwrap()).file_stem().unwrap().to_str().unwrap().to_string(),
                 serde_json::json!("a diagram"),
             )
         })
         .collect();
     std::fs::write(tmp.path().join("ann.json"), ann.to_string()).unwrap();
-    std::fs::write(
-        tmp.path().join("pred.json"),
-        serde_json::Value::Object(pred).to_string(),
-    )
-    .unwrap();
+    std::fs::write(tmp.path().join("pred.json"), serde_json::Value::Object(pred).to_string()).unwrap();
     let clip = crate::common::model_dir("clip_b");
     let images = fixtures().join("images");
     let (code, out, err) = glimpse(&[
@@ -191,22 +117,11 @@ fn eval_and_score_commands() {
     ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let want = items
-        .iter()
-        .map(|i| i["clipscore"].as_f64().unwrap())
-        .sum::<f64>()
-        / items.len() as f64;
-    assert!(
-        (v["CLIPScore"].as_f64().unwrap() - want).abs() <= 1e-5,
-        "{} vs {want}",
-        v["CLIPScore"]
-    );
+    let want = items.iter().map(|i| i["clipscore"].as_f64().unwrap()).sum::<f64>() / items.len() as f64;
+    assert!((v["CLIPScore"].as_f64().unwrap() - want).abs() <= 1e-5, "{} vs {want}", v["CLIPScore"]);
 
     // score: one pair, with Hessel's prefix by default.
-    let it = clipscore_ref()
-        .into_iter()
-        .find(|i| i["prefix"] != "" && i["cos"].as_f64().unwrap() > 0.0)
-        .unwrap();
+    let it = clipscore_ref().into_iter().find(|i| i["prefix"] != "" && i["cos"].as_f64().unwrap() > 0.0).unwrap();
     let img = images.join(it["image"].as_str().unwrap());
     let (code, out, err) = glimpse(&[
         "score",
@@ -224,28 +139,11 @@ fn eval_and_score_commands() {
     assert!((v["CLIPScore"].as_f64().unwrap() - it["clipscore"].as_f64().unwrap()).abs() <= 1e-5);
 
     // Bad input: a caption JSON with the wrong fields, a prediction for an unknown image.
-    std::fs::write(
-        tmp.path().join("bad.json"),
-        r#"{"images": [{"name": "x.jpg", "id": 0}], "annotations": []}"#,
-    )
-    .unwrap();
-    let (code, _, err) = glimpse(&[
-        "eval",
-        "--pred",
-        c.join("pred.json").to_str().unwrap(),
-        "--refs",
-        tmp.path().join("bad.json").to_str().unwrap(),
-    ]);
-    assert!(
-        code != 0 && err.contains("bad.json") && err.contains("file_name"),
-        "{err}"
-    );
-    let (code, _, err) = glimpse(&[
-        "eval",
-        "--pred",
-        c.join("pred.json").to_str().unwrap(),
-        "--refs",
-        tmp.path().join("ann.json").to_str().unwrap(),
-    ]);
+    std::fs::write(tmp.path().join("bad.json"), r#"{"images": [{"name": "x.jpg", "id": 0}], "annotations": []}"#).unwrap();
+    let (code, _, err) =
+        glimpse(&["eval", "--pred", c.join("pred.json").to_str().unwrap(), "--refs", tmp.path().join("bad.json").to_str().unwrap()]);
+    assert!(code != 0 && err.contains("bad.json") && err.contains("file_name"), "{err}");
+    let (code, _, err) =
+        glimpse(&["eval", "--pred", c.join("pred.json").to_str().unwrap(), "--refs", tmp.path().join("ann.json").to_str().unwrap()]);
     assert!(code != 0 && err.contains("prediction for `00000`"), "{err}");
 }

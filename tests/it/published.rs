@@ -10,9 +10,7 @@ use crate::caption_parity::check_captioner;
 use crate::common::*;
 
 fn pretrained(dir: &str, device: &Device) -> glimpse::model::captioner::Captioner {
-    files::load_pretrained(&fixtures().join(dir), None, device)
-        .unwrap()
-        .0
+    files::load_pretrained(&fixtures().join(dir), None, device).unwrap().0
 }
 
 #[test]
@@ -34,18 +32,10 @@ fn image_processors_give_hf_pixels() {
         let (_, config) = files::load_pretrained(&fixtures().join(name), None, &device).unwrap();
         let want = &references(name)["pixel_values"];
         let per = want.data.len() / want.shape[0];
-        for (i, img) in ["images/portrait.png", "images/alpha.png"]
-            .iter()
-            .enumerate()
-        {
+        for (i, img) in ["images/portrait.png", "images/alpha.png"].iter().enumerate() {
             let img = glimpse::image::open(&fixtures().join(img)).unwrap();
             let got = glimpse::image::preprocess(&img, &config.preprocess);
-            assert_close(
-                &format!("{name} pixels of image {i}"),
-                &got,
-                &want.data[i * per..(i + 1) * per],
-                1e-5,
-            );
+            assert_close(&format!("{name} pixels of image {i}"), &got, &want.data[i * per..(i + 1) * per], 1e-5);
         }
     }
 }
@@ -66,22 +56,14 @@ fn a_pickle_that_runs_code_is_refused() {
         Ok(_) => panic!("the malicious pickle was accepted"),
         Err(e) => e.to_string(),
     };
-    assert!(
-        err.contains("pytorch_model.bin") && err.contains("system") && err.contains("not executed"),
-        "{err}"
-    );
-    assert!(
-        !std::path::Path::new("/tmp/glimpse-pickle-ran").exists(),
-        "the payload ran"
-    );
+    assert!(err.contains("pytorch_model.bin") && err.contains("system") && err.contains("not executed"), "{err}");
+    assert!(!std::path::Path::new("/tmp/glimpse-pickle-ran").exists(), "the payload ran");
 }
 
 #[test]
 fn caption_model_cli_uses_the_checkpoint_and_its_generation_config() {
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("ved_vit/reference.json")).unwrap(),
-    )
-    .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("ved_vit/reference.json")).unwrap()).unwrap();
     let dir = fixtures().join("ved_vit_bin");
     let img = fixtures().join("images/portrait.png");
     // --beams 3 --max-tokens 12: HF's beam3 sequence of image 0.
@@ -102,32 +84,14 @@ fn caption_model_cli_uses_the_checkpoint_and_its_generation_config() {
         img.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
-    let details: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let details: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(details["portrait"]["tokens"], json["sequences"]["beam3"][0]);
     // Without flags the checkpoint's generation_config.json applies (3 beams, max_length 9).
-    let (code, _, err) = crate::cli::glimpse(&[
-        "caption",
-        "--backend",
-        "cpu",
-        "--model",
-        dir.to_str().unwrap(),
-        img.to_str().unwrap(),
-    ]);
+    let (code, _, err) = crate::cli::glimpse(&["caption", "--backend", "cpu", "--model", dir.to_str().unwrap(), img.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     // The malicious pickle: a clear message and a non-zero exit.
     let evil = fixtures().join("evil_pickle");
-    let (code, _, err) = crate::cli::glimpse(&[
-        "caption",
-        "--backend",
-        "cpu",
-        "--model",
-        evil.to_str().unwrap(),
-        img.to_str().unwrap(),
-    ]);
+    let (code, _, err) = crate::cli::glimpse(&["caption", "--backend", "cpu", "--model", evil.to_str().unwrap(), img.to_str().unwrap()]);
     assert_ne!(code, 0);
-    assert!(
-        err.contains("posix.system") || err.contains("os.system") || err.contains("system"),
-        "{err}"
-    );
+    assert!(err.contains("posix.system") || err.contains("os.system") || err.contains("system"), "{err}");
 }

@@ -31,12 +31,7 @@ fn stream(l: &mut Loading, part: &str, path: &str) {
     for chunk in plan.chunks {
         let data = &bytes[chunk.start as usize..chunk.end as usize];
         for t in chunk.tensors {
-            l.put(
-                part,
-                t.index,
-                data[(t.start - chunk.start) as usize..(t.end - chunk.start) as usize].to_vec(),
-            )
-            .unwrap();
+            l.put(part, t.index, data[(t.start - chunk.start) as usize..(t.end - chunk.start) as usize].to_vec()).unwrap();
         }
     }
 }
@@ -61,10 +56,7 @@ fn streamed_clip_equals_the_folder_loader() {
     let b = block(folder.embed_images(&[&img])).unwrap();
     assert_eq!(max_abs_diff(&a[0], &b[0]), 0.0);
     let texts = vec!["a photo of a cat".to_string()];
-    assert_eq!(
-        block(streamed.embed_texts(&texts)).unwrap(),
-        block(folder.embed_texts(&texts)).unwrap()
-    );
+    assert_eq!(block(streamed.embed_texts(&texts)).unwrap(), block(folder.embed_texts(&texts)).unwrap());
 }
 
 #[test]
@@ -85,111 +77,47 @@ fn streamed_captioner_with_peft_equals_the_folder_loader() {
     stream(&mut l, "peft", "peft_b/adapter_model.safetensors");
     let streamed = l.finish_captioner().unwrap();
     let f = fixtures();
-    let (model, config) = files::load(
-        &f.join("clip_b"),
-        &f.join("gpt2_plain"),
-        Some(&f.join("peft_b")),
-        &device,
-        false,
-    )
-    .unwrap();
-    let folder = CaptionPipeline::new(
-        model,
-        config,
-        Gpt2Tokenizer::from_bytes(BUNDLED_GPT2_TOKENIZER).unwrap(),
-        &device,
-    );
+    let (model, config) = files::load(&f.join("clip_b"), &f.join("gpt2_plain"), Some(&f.join("peft_b")), &device, false).unwrap();
+    let folder = CaptionPipeline::new(model, config, Gpt2Tokenizer::from_bytes(BUNDLED_GPT2_TOKENIZER).unwrap(), &device);
     let img = glimpse::image::open(&f.join("zeroshot/1_0.png")).unwrap();
-    let cfg = GenerateConfig {
-        beams: 3,
-        max_new_tokens: 12,
-        ..GenerateConfig::default()
-    };
-    assert_eq!(
-        block(streamed.caption(&img, &cfg)).unwrap(),
-        block(folder.caption(&img, &cfg)).unwrap()
-    );
+    let cfg = GenerateConfig { beams: 3, max_new_tokens: 12, ..GenerateConfig::default() };
+    assert_eq!(block(streamed.caption(&img, &cfg)).unwrap(), block(folder.caption(&img, &cfg)).unwrap());
 }
 
 #[test]
 fn the_text_tower_is_never_fetched_for_captions() {
     let device = Device::flex();
     let bytes = std::fs::read(fixtures().join("clip_a/model.safetensors")).unwrap();
-    let mut l = Loading::captioner(
-        &device,
-        &text("clip_a/config.json"),
-        None,
-        &text("gpt2_xattn/config.json"),
-        None,
-        BUNDLED_GPT2_TOKENIZER,
-    )
-    .unwrap();
-    let plan = l
-        .open("encoder", "clip_a", &bytes, Some(bytes.len() as u64))
-        .unwrap();
-    let mut clip = Loading::clip(
-        &device,
-        &text("clip_a/config.json"),
-        None,
-        Some(BUNDLED_CLIP_TOKENIZER),
-        Towers::Both,
-    )
-    .unwrap();
+    let mut l =
+        Loading::captioner(&device, &text("clip_a/config.json"), None, &text("gpt2_xattn/config.json"), None, BUNDLED_GPT2_TOKENIZER)
+            .unwrap();
+    let plan = l.open("encoder", "clip_a", &bytes, Some(bytes.len() as u64)).unwrap();
+    let mut clip = Loading::clip(&device, &text("clip_a/config.json"), None, Some(BUNDLED_CLIP_TOKENIZER), Towers::Both).unwrap();
     let all = clip.open("clip", "clip_a", &bytes, None).unwrap();
-    assert!(
-        plan.bytes * 4 < all.bytes,
-        "encoder plan {} bytes of {} (the text tower's token embedding dominates)",
-        plan.bytes,
-        all.bytes
-    );
+    assert!(plan.bytes * 4 < all.bytes, "encoder plan {} bytes of {} (the text tower's token embedding dominates)", plan.bytes, all.bytes);
 }
 
 #[test]
 fn incomplete_and_truncated_downloads_are_refused() {
     let device = Device::flex();
     let bytes = std::fs::read(fixtures().join("clip_a/model.safetensors")).unwrap();
-    let new = || {
-        Loading::clip(
-            &device,
-            &text("clip_a/config.json"),
-            None,
-            Some(BUNDLED_CLIP_TOKENIZER),
-            Towers::Both,
-        )
-        .unwrap()
-    };
+    let new = || Loading::clip(&device, &text("clip_a/config.json"), None, Some(BUNDLED_CLIP_TOKENIZER), Towers::Both).unwrap();
     let err = new()
-        .open(
-            "clip",
-            "https://host/clip_a/model.safetensors",
-            &bytes[..16384],
-            Some(bytes.len() as u64 / 2),
-        )
+        .open("clip", "https://host/clip_a/model.safetensors", &bytes[..16384], Some(bytes.len() as u64 / 2))
         .err()
         .unwrap()
         .to_string();
-    assert!(
-        err.contains("https://host/clip_a/model.safetensors") && err.contains("truncated"),
-        "{err}"
-    );
+    assert!(err.contains("https://host/clip_a/model.safetensors") && err.contains("truncated"), "{err}");
 
     let mut l = new();
     let plan = l.open("clip", "m.safetensors", &bytes, None).unwrap();
     let t = &plan.chunks[0].tensors[0];
-    l.put(
-        "clip",
-        t.index,
-        bytes[t.start as usize..t.end as usize].to_vec(),
-    )
-    .unwrap();
+    l.put("clip", t.index, bytes[t.start as usize..t.end as usize].to_vec()).unwrap();
     let err = l.finish_clip().err().unwrap().to_string();
     assert!(err.contains("was never received"), "{err}");
 
     let mut l = new();
-    let err = l
-        .open("encoder", "x", &bytes, None)
-        .unwrap_err()
-        .to_string();
+    let err = l.open("encoder", "x", &bytes, None).unwrap_err().to_string();
     assert!(err.contains("no part `encoder`"), "{err}");
     let err = new().finish_clip().err().unwrap().to_string();
     assert!(err.contains("never opened"), "{err}");
@@ -212,43 +140,15 @@ fn streamed_pytorch_bin_equals_the_folder_loader() {
     )
     .unwrap();
     let tail_start = len.saturating_sub(TAIL_LEN);
-    let (a, b) = l
-        .open_torch(
-            "model",
-            "pytorch_model.bin",
-            &bytes[tail_start as usize..],
-            tail_start,
-            len,
-        )
-        .unwrap();
-    let plan = l
-        .torch_pickle("model", &bytes[a as usize..b as usize])
-        .unwrap();
+    let (a, b) = l.open_torch("model", "pytorch_model.bin", &bytes[tail_start as usize..], tail_start, len).unwrap();
+    let plan = l.torch_pickle("model", &bytes[a as usize..b as usize]).unwrap();
     for chunk in plan.chunks {
-        l.put(
-            "model",
-            chunk.tensors[0].index,
-            bytes[chunk.start as usize..chunk.end as usize].to_vec(),
-        )
-        .unwrap();
+        l.put("model", chunk.tensors[0].index, bytes[chunk.start as usize..chunk.end as usize].to_vec()).unwrap();
     }
     let streamed = l.finish_captioner().unwrap();
-    let (model, config) =
-        files::load_pretrained(&fixtures().join("ved_vit"), None, &device).unwrap();
-    let folder = CaptionPipeline::new(
-        model,
-        config,
-        Gpt2Tokenizer::from_bytes(BUNDLED_GPT2_TOKENIZER).unwrap(),
-        &device,
-    );
+    let (model, config) = files::load_pretrained(&fixtures().join("ved_vit"), None, &device).unwrap();
+    let folder = CaptionPipeline::new(model, config, Gpt2Tokenizer::from_bytes(BUNDLED_GPT2_TOKENIZER).unwrap(), &device);
     let img = glimpse::image::open(&fixtures().join("images/portrait.png")).unwrap();
-    let cfg = GenerateConfig {
-        beams: 3,
-        max_new_tokens: 8,
-        ..GenerateConfig::default()
-    };
-    assert_eq!(
-        block(streamed.caption(&img, &cfg)).unwrap(),
-        block(folder.caption(&img, &cfg)).unwrap()
-    );
+    let cfg = GenerateConfig { beams: 3, max_new_tokens: 8, ..GenerateConfig::default() };
+    assert_eq!(block(streamed.caption(&img, &cfg)).unwrap(), block(folder.caption(&img, &cfg)).unwrap());
 }

@@ -10,11 +10,7 @@ use glimpse::train::{TrainConfig, train};
 
 use crate::common::*;
 
-const COLORS: [(&str, [u8; 3]); 3] = [
-    ("red", [230, 30, 30]),
-    ("green", [30, 210, 40]),
-    ("blue", [40, 60, 230]),
-];
+const COLORS: [(&str, [u8; 3]); 3] = [("red", [230, 30, 30]), ("green", [30, 210, 40]), ("blue", [40, 60, 230])];
 const SIDES: [&str; 2] = ["left", "right"];
 
 /// The synthetic caption set: coloured squares on the left or right of a grey field, three
@@ -28,18 +24,10 @@ pub fn synthetic_set(dir: &Path, copies: usize) -> (PathBuf, PathBuf) {
     for (cname, rgb) in COLORS {
         for side in SIDES {
             for k in 0..copies {
-                let x0 = if side == "left" {
-                    2 + k as u32 % 4
-                } else {
-                    18 + k as u32 % 4
-                };
+                let x0 = if side == "left" { 2 + k as u32 % 4 } else { 18 + k as u32 % 4 };
                 let y0 = 6 + (k as u32 * 3) % 10;
                 let img = ::image::RgbImage::from_fn(32, 32, |x, y| {
-                    if (x0..x0 + 12).contains(&x) && (y0..y0 + 12).contains(&y) {
-                        ::image::Rgb(rgb)
-                    } else {
-                        ::image::Rgb([128, 128, 128])
-                    }
+                    if (x0..x0 + 12).contains(&x) && (y0..y0 + 12).contains(&y) { ::image::Rgb(rgb) } else { ::image::Rgb([128, 128, 128]) }
                 });
                 let name = format!("{id:04}.png");
                 img.save(images.join(&name)).unwrap();
@@ -56,11 +44,7 @@ pub fn synthetic_set(dir: &Path, copies: usize) -> (PathBuf, PathBuf) {
         }
     }
     let json = dir.join("captions.json");
-    std::fs::write(
-        &json,
-        serde_json::json!({"images": ims, "annotations": anns}).to_string(),
-    )
-    .unwrap();
+    std::fs::write(&json, serde_json::json!({"images": ims, "annotations": anns}).to_string()).unwrap();
     (json, images)
 }
 
@@ -74,14 +58,13 @@ pub fn tiny_gpt2(dir: &Path) -> PathBuf {
     std::fs::write(
         out.join("config.json"),
         serde_json::json!({"model_type": "gpt2", "n_embd": n, "n_layer": layers, "n_head": 4, "n_positions": positions,
-                           "vocab_size": vocab, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5}).to_string(),
+                           "vocab_size": vocab, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5})
+        .to_string(),
     )
     .unwrap();
     let mut rng = glimpse::train::rng::Rng::new(&[1234]);
     let mut normal = |count: usize, std: f64| -> Vec<f32> {
-        (0..count)
-            .map(|_| ((rng.unit() + rng.unit() + rng.unit() - 1.5) * 2.0 * std) as f32)
-            .collect()
+        (0..count).map(|_| ((rng.unit() + rng.unit() + rng.unit() - 1.5) * 2.0 * std) as f32).collect()
     };
     // Token embeddings: random directions, all of norm 3 (as a trained GPT-2's rows are of
     // similar norm), so that no token dominates the argmax by its length alone.
@@ -92,50 +75,25 @@ pub fn tiny_gpt2(dir: &Path) -> PathBuf {
     }
     let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = vec![
         ("wte.weight".into(), vec![vocab, n], wte),
-        (
-            "wpe.weight".into(),
-            vec![positions, n],
-            normal(positions * n, 0.1),
-        ),
+        ("wpe.weight".into(), vec![positions, n], normal(positions * n, 0.1)),
         ("ln_f.weight".into(), vec![n], vec![1.0; n]),
         ("ln_f.bias".into(), vec![n], vec![0.0; n]),
     ];
     for i in 0..layers {
-        for (name, shape) in [
-            ("attn.c_attn", [n, 3 * n]),
-            ("attn.c_proj", [n, n]),
-            ("mlp.c_fc", [n, 4 * n]),
-            ("mlp.c_proj", [4 * n, n]),
-        ] {
-            tensors.push((
-                format!("h.{i}.{name}.weight"),
-                shape.to_vec(),
-                normal(shape[0] * shape[1], 0.02),
-            ));
-            tensors.push((
-                format!("h.{i}.{name}.bias"),
-                vec![shape[1]],
-                vec![0.0; shape[1]],
-            ));
+        for (name, shape) in [("attn.c_attn", [n, 3 * n]), ("attn.c_proj", [n, n]), ("mlp.c_fc", [n, 4 * n]), ("mlp.c_proj", [4 * n, n])] {
+            tensors.push((format!("h.{i}.{name}.weight"), shape.to_vec(), normal(shape[0] * shape[1], 0.02)));
+            tensors.push((format!("h.{i}.{name}.bias"), vec![shape[1]], vec![0.0; shape[1]]));
         }
         for ln in ["ln_1", "ln_2"] {
             tensors.push((format!("h.{i}.{ln}.weight"), vec![n], vec![1.0; n]));
             tensors.push((format!("h.{i}.{ln}.bias"), vec![n], vec![0.0; n]));
         }
     }
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .into_iter()
-        .map(|(k, s, d)| (k, s, d.iter().flat_map(|v| v.to_le_bytes()).collect()))
-        .collect();
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> =
+        tensors.into_iter().map(|(k, s, d)| (k, s, d.iter().flat_map(|v| v.to_le_bytes()).collect())).collect();
     let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
         .iter()
-        .map(|(k, s, b)| {
-            (
-                k.clone(),
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                    .unwrap(),
-            )
-        })
+        .map(|(k, s, b)| (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap()))
         .collect();
     safetensors::serialize_to_file(views, None, &out.join("model.safetensors")).unwrap();
     out
@@ -184,23 +142,11 @@ fn no_stop() -> Arc<AtomicBool> {
 fn trained(dir: &Path) -> std::collections::BTreeMap<String, Vec<f32>> {
     let bytes = std::fs::read(dir.join("adapter_model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .map(|(k, v)| {
-            (
-                k,
-                glimpse::hf::weights::to_f32(v.dtype(), v.data()).unwrap(),
-            )
-        })
-        .collect()
+    st.tensors().into_iter().map(|(k, v)| (k, glimpse::hf::weights::to_f32(v.dtype(), v.data()).unwrap())).collect()
 }
 
 fn metrics(out: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    std::fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// `cfg` as a train.toml (the options the learning and resume tests set).
@@ -214,10 +160,7 @@ fn toml_of(cfg: &TrainConfig) -> String {
 /// Trains `cfg` in its own process (deterministic: burn's CPU RNG is process-wide) and returns
 /// the metrics log.
 fn run_training(dir: &Path, cfg: &TrainConfig) -> Vec<serde_json::Value> {
-    let file = dir.join(format!(
-        "{}.toml",
-        cfg.out.file_name().unwrap().to_str().unwrap()
-    ));
+    let file = dir.join(format!("{}.toml", cfg.out.file_name().unwrap().to_str().unwrap()));
     std::fs::write(&file, toml_of(cfg)).unwrap();
     let (code, _, err) = glimpse_in(dir, &["train", "--config", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
@@ -227,66 +170,27 @@ fn run_training(dir: &Path, cfg: &TrainConfig) -> Vec<serde_json::Value> {
 fn learns(method: Method) {
     let tmp = crate::common::tempdir();
     let mut cfg = config(tmp.path(), method);
-    if let Some(seed) = std::env::var("GLIMPSE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
+    if let Some(seed) = std::env::var("GLIMPSE_SEED").ok().and_then(|s| s.parse().ok()) {
         cfg.seed = seed;
     }
     // Untrained: validation of the freshly initialised model after one step at lr ~ 0.
-    let zero = TrainConfig {
-        out: tmp.path().join("zero"),
-        lr: 1e-12,
-        epochs: 1,
-        ..cfg.clone()
-    };
-    let base = run_training(tmp.path(), &zero)
-        .into_iter()
-        .find(|m| m["type"] == "epoch")
-        .unwrap();
+    let zero = TrainConfig { out: tmp.path().join("zero"), lr: 1e-12, epochs: 1, ..cfg.clone() };
+    let base = run_training(tmp.path(), &zero).into_iter().find(|m| m["type"] == "epoch").unwrap();
     cfg.epochs = if method == Method::Prefix { 100 } else { 60 };
     if method == Method::Prefix {
         cfg.lr = 2e-2; // prefix tuning trains slower than the other two
     }
     let m = run_training(tmp.path(), &cfg);
-    let steps: Vec<f64> = m
-        .iter()
-        .filter(|x| x["type"] == "step")
-        .map(|x| x["loss"].as_f64().unwrap())
-        .collect();
-    let last_epoch = m
-        .iter()
-        .filter(|x| x["type"] == "epoch")
-        .last()
-        .unwrap()
-        .clone();
+    let steps: Vec<f64> = m.iter().filter(|x| x["type"] == "step").map(|x| x["loss"].as_f64().unwrap()).collect();
+    let last_epoch = m.iter().filter(|x| x["type"] == "epoch").last().unwrap().clone();
     let first = steps[0];
     let last = last_epoch["train_loss"].as_f64().unwrap();
-    eprintln!(
-        "{method:?}: loss {first:.3} -> {last:.3}; CIDEr {} -> {}",
-        base["CIDEr"], last_epoch["CIDEr"]
-    );
-    let caps = std::fs::read_to_string(
-        cfg.out
-            .join(format!("val_captions_epoch{}.json", cfg.epochs)),
-    )
-    .unwrap();
-    eprintln!(
-        "{method:?} validation captions: {}",
-        caps.replace('\n', " ")
-    );
-    assert!(
-        last <= first / 2.0,
-        "{method:?}: loss fell from {first} to {last}, not by half"
-    );
-    let (c0, c1) = (
-        base["CIDEr"].as_f64().unwrap(),
-        last_epoch["CIDEr"].as_f64().unwrap(),
-    );
-    assert!(
-        c1 > c0 + 0.5,
-        "{method:?}: CIDEr {c1} does not clearly beat the untrained {c0}"
-    );
+    eprintln!("{method:?}: loss {first:.3} -> {last:.3}; CIDEr {} -> {}", base["CIDEr"], last_epoch["CIDEr"]);
+    let caps = std::fs::read_to_string(cfg.out.join(format!("val_captions_epoch{}.json", cfg.epochs))).unwrap();
+    eprintln!("{method:?} validation captions: {}", caps.replace('\n', " "));
+    assert!(last <= first / 2.0, "{method:?}: loss fell from {first} to {last}, not by half");
+    let (c0, c1) = (base["CIDEr"].as_f64().unwrap(), last_epoch["CIDEr"].as_f64().unwrap());
+    assert!(c1 > c0 + 0.5, "{method:?}: CIDEr {c1} does not clearly beat the untrained {c0}");
     assert!(last_epoch["CLIPScore"].is_number() && last_epoch["val_loss"].is_number());
     assert!(cfg.out.join("best/adapter_model.safetensors").is_file());
     assert!(cfg.out.join("plot.png").is_file());
@@ -329,16 +233,8 @@ fn prefix_learns_the_synthetic_set() {
 /// Runs `glimpse ARGS` in `dir` (its own process: burn's CPU RNG is process-wide, so runs that
 /// must replay dropout exactly cannot share a process with tests running beside them).
 fn glimpse_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).to_string(),
-        String::from_utf8_lossy(&o.stderr).to_string(),
-    )
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse")).args(args).current_dir(dir).output().unwrap();
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
 }
 
 #[test]
@@ -366,11 +262,7 @@ fn resumed_run_ends_with_the_uninterrupted_weights() {
         assert_close(&format!("resumed {k}"), &b[k], va, 1e-6);
     }
     // The adapters' up projections (zero at the start) were trained too.
-    assert!(
-        a["decoder.transformer.h.0.mlp.adapter.layers.0.up.weight"]
-            .iter()
-            .any(|x| *x != 0.0)
-    );
+    assert!(a["decoder.transformer.h.0.mlp.adapter.layers.0.up.weight"].iter().any(|x| *x != 0.0));
 }
 
 #[test]
@@ -382,26 +274,15 @@ fn training_leaves_frozen_parameters_bit_identical() {
     cfg.max_steps = 3;
     let out = train(&cfg, false, no_stop()).unwrap();
     let device = burn::tensor::Device::flex();
-    let (fresh, _) = glimpse::model::captioner::files::load_with(
-        &cfg.encoder,
-        &cfg.decoder,
-        Some(&out.checkpoint),
-        None,
-        &device,
-        false,
-    )
-    .unwrap();
+    let (fresh, _) =
+        glimpse::model::captioner::files::load_with(&cfg.encoder, &cfg.decoder, Some(&out.checkpoint), None, &device, false).unwrap();
     let before = crate::peft_train::snapshot(&fresh);
     let after = crate::peft_train::snapshot(&out.model);
     let mut frozen = 0;
     for (k, v) in &before {
         if !crate::peft_train::TRAINABLE.iter().any(|t| k.contains(t)) {
             let key = k.split('#').next().unwrap();
-            let w = after
-                .iter()
-                .find(|(ka, _)| ka.split('#').next().unwrap() == key)
-                .map(|(_, v)| v)
-                .unwrap();
+            let w = after.iter().find(|(ka, _)| ka.split('#').next().unwrap() == key).map(|(_, v)| v).unwrap();
             assert!(w == v, "frozen {key} changed during training");
             frozen += 1;
         }
@@ -423,39 +304,20 @@ fn train_command_reads_train_toml_and_bad_input_is_refused() {
     );
     std::fs::write(tmp.path().join("train.toml"), toml).unwrap();
     let run = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"))
-            .args(args)
-            .current_dir(tmp.path())
-            .output()
-            .unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).to_string(),
-            String::from_utf8_lossy(&o.stderr).to_string(),
-        )
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse")).args(args).current_dir(tmp.path()).output().unwrap();
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
     };
     let (code, out, err) = run(&["train"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"steps\": 2"), "{out}");
     let last = tmp.path().join("run/checkpoints/last");
-    assert!(
-        last.join("adapter_model.safetensors").is_file() && last.join("optimizer.bin").is_file()
-    );
-    assert!(
-        tmp.path().join("run/encoder_cache/0.f32").is_file(),
-        "encoder outputs cached on disk"
-    );
+    assert!(last.join("adapter_model.safetensors").is_file() && last.join("optimizer.bin").is_file());
+    assert!(tmp.path().join("run/encoder_cache/0.f32").is_file(), "encoder outputs cached on disk");
     // Resuming with another method: refused, and the checkpoint is left as it was.
     let before = std::fs::read(last.join("adapter_model.safetensors")).unwrap();
     let (code, _, err) = run(&["train", "--resume", "--method", "lora", "--max-steps", "4"]);
-    assert!(
-        code != 0 && err.contains("mismatched PEFT checkpoint"),
-        "{err}"
-    );
-    assert_eq!(
-        std::fs::read(last.join("adapter_model.safetensors")).unwrap(),
-        before
-    );
+    assert!(code != 0 && err.contains("mismatched PEFT checkpoint"), "{err}");
+    assert_eq!(std::fs::read(last.join("adapter_model.safetensors")).unwrap(), before);
     // The checkpoint captions.
     let (code, _, err) = run(&[
         "caption",
@@ -475,31 +337,14 @@ fn train_command_reads_train_toml_and_bad_input_is_refused() {
     // A missing image named in the JSON.
     std::fs::remove_file(cfg.train_images.join("0003.png")).unwrap();
     let (code, _, err) = run(&["train", "--out", "run2"]);
-    assert!(
-        code != 0 && err.contains("0003.png") && err.contains("missing"),
-        "{err}"
-    );
+    assert!(code != 0 && err.contains("0003.png") && err.contains("missing"), "{err}");
     // Caption JSON with wrong fields; an empty dataset.
-    std::fs::write(
-        tmp.path().join("bad.json"),
-        r#"{"images": [{"file": "x.png", "id": 0}], "annotations": []}"#,
-    )
-    .unwrap();
+    std::fs::write(tmp.path().join("bad.json"), r#"{"images": [{"file": "x.png", "id": 0}], "annotations": []}"#).unwrap();
     let (code, _, err) = run(&["train", "--out", "run2", "--train-captions", "bad.json"]);
-    assert!(
-        code != 0 && err.contains("bad.json") && err.contains("file_name"),
-        "{err}"
-    );
-    std::fs::write(
-        tmp.path().join("empty.json"),
-        r#"{"images": [{"file_name": "0000.png", "id": 0}], "annotations": []}"#,
-    )
-    .unwrap();
+    assert!(code != 0 && err.contains("bad.json") && err.contains("file_name"), "{err}");
+    std::fs::write(tmp.path().join("empty.json"), r#"{"images": [{"file_name": "0000.png", "id": 0}], "annotations": []}"#).unwrap();
     let (code, _, err) = run(&["train", "--out", "run2", "--train-captions", "empty.json"]);
-    assert!(
-        code != 0 && err.contains("no captions to train on"),
-        "{err}"
-    );
+    assert!(code != 0 && err.contains("no captions to train on"), "{err}");
     // An output folder that cannot be created (its parent is a file).
     std::fs::write(tmp.path().join("afile"), "x").unwrap();
     let (code, _, err) = run(&["train", "--out", "afile/run"]);
@@ -507,10 +352,7 @@ fn train_command_reads_train_toml_and_bad_input_is_refused() {
     // Unknown option in train.toml.
     std::fs::write(tmp.path().join("typo.toml"), "epoch = 3\n").unwrap();
     let (code, _, err) = run(&["train", "--config", "typo.toml"]);
-    assert!(
-        code != 0 && err.contains("typo.toml") && err.contains("epoch"),
-        "{err}"
-    );
+    assert!(code != 0 && err.contains("typo.toml") && err.contains("epoch"), "{err}");
 }
 
 #[test]
@@ -535,35 +377,14 @@ fn ctrl_c_saves_a_checkpoint_before_exiting() {
         assert!(t0.elapsed().as_secs() < 120, "training did not start");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(130), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("\"interrupted\": true"), "{stdout}");
     let last = tmp.path().join("run/checkpoints/last");
-    assert!(
-        last.join("adapter_model.safetensors").is_file()
-            && last.join("trainer_state.json").is_file()
-    );
+    assert!(last.join("adapter_model.safetensors").is_file() && last.join("trainer_state.json").is_file());
     // And it resumes from there.
-    let (code, _, err) = glimpse_in(
-        tmp.path(),
-        &[
-            "train",
-            "--resume",
-            "--max-steps",
-            "1000000",
-            "--epochs",
-            "1",
-        ],
-    );
+    let (code, _, err) = glimpse_in(tmp.path(), &["train", "--resume", "--max-steps", "1000000", "--epochs", "1"]);
     assert_eq!(code, 0, "{err}");
 }

@@ -65,9 +65,7 @@ pub struct ClipAttention {
 impl ClipAttention {
     fn load(w: &mut Weights, p: &str, c: &TowerConfig, n: &LayerNames) -> Self {
         let d = c.hidden_size;
-        let lin = |w: &mut Weights, name: &str| {
-            linear(w, &format!("{p}.{name}"), d, d, true, Layout::OutIn)
-        };
+        let lin = |w: &mut Weights, name: &str| linear(w, &format!("{p}.{name}"), d, d, true, Layout::OutIn);
         Self {
             q_proj: lin(w, n.q_proj),
             k_proj: lin(w, n.k_proj),
@@ -78,12 +76,7 @@ impl ClipAttention {
     }
 
     /// x: `[b, l, d]`, mask broadcastable to `[b, h, l, l]`. Returns `[b, l, d]` and the weights.
-    pub fn forward(
-        &self,
-        x: Tensor<3>,
-        mask: Option<Tensor<4>>,
-        keep: bool,
-    ) -> (Tensor<3>, Option<Tensor<4>>) {
+    pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<4>>, keep: bool) -> (Tensor<3>, Option<Tensor<4>>) {
         let h = self.num_heads;
         let [_, _, d] = x.dims();
         let q = split_heads(self.q_proj.forward(x.clone()), h); // [b, h, l, dh]
@@ -107,22 +100,8 @@ pub struct ClipMlp {
 impl ClipMlp {
     fn load(w: &mut Weights, p: &str, c: &TowerConfig, n: &LayerNames) -> Self {
         Self {
-            fc1: linear(
-                w,
-                &format!("{p}.{}", n.fc1),
-                c.hidden_size,
-                c.intermediate_size,
-                true,
-                Layout::OutIn,
-            ),
-            fc2: linear(
-                w,
-                &format!("{p}.{}", n.fc2),
-                c.intermediate_size,
-                c.hidden_size,
-                true,
-                Layout::OutIn,
-            ),
+            fc1: linear(w, &format!("{p}.{}", n.fc1), c.hidden_size, c.intermediate_size, true, Layout::OutIn),
+            fc2: linear(w, &format!("{p}.{}", n.fc2), c.intermediate_size, c.hidden_size, true, Layout::OutIn),
             act: c.hidden_act,
         }
     }
@@ -154,15 +133,8 @@ impl ClipEncoderLayer {
     }
 
     /// `[b, l, d]` -> `[b, l, d]` (and this layer's attention weights `[b, h, l, l]`).
-    pub fn forward(
-        &self,
-        x: Tensor<3>,
-        mask: Option<Tensor<4>>,
-        keep: bool,
-    ) -> (Tensor<3>, Option<Tensor<4>>) {
-        let (a, weights) = self
-            .self_attn
-            .forward(self.layer_norm1.forward(x.clone()), mask, keep);
+    pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<4>>, keep: bool) -> (Tensor<3>, Option<Tensor<4>>) {
+        let (a, weights) = self.self_attn.forward(self.layer_norm1.forward(x.clone()), mask, keep);
         let x = x + a; // [b, l, d]
         let x = x.clone() + self.mlp.forward(self.layer_norm2.forward(x)); // [b, l, d]
         (x, weights)
@@ -186,9 +158,7 @@ pub struct EncoderOutput {
 impl ClipEncoder {
     /// Loads `{p}.layers.{i}` (or the names of `n`) for every layer of `c`.
     pub fn load(w: &mut Weights, p: &str, c: &TowerConfig, n: &LayerNames) -> Self {
-        let layers = (0..c.num_hidden_layers)
-            .map(|i| ClipEncoderLayer::load(w, &format!("{p}.{}.{i}", n.layers), c, n))
-            .collect();
+        let layers = (0..c.num_hidden_layers).map(|i| ClipEncoderLayer::load(w, &format!("{p}.{}.{i}", n.layers), c, n)).collect();
         Self { layers }
     }
 
@@ -200,9 +170,6 @@ impl ClipEncoder {
             x = y;
             attentions.extend(a);
         }
-        EncoderOutput {
-            hidden: x,
-            attentions,
-        }
+        EncoderOutput { hidden: x, attentions }
     }
 }

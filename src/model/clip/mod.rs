@@ -71,32 +71,10 @@ impl ClipModel {
         // Checkpoints store it as a 0-d scalar; [] and [1] are accepted alike.
         let logit_scale = w.take("logit_scale", [1]);
         Self {
-            vision_model: towers
-                .vision()
-                .then(|| ClipVisionTransformer::load(w, "vision_model", &c.vision)),
-            visual_projection: towers.vision().then(|| {
-                linear(
-                    w,
-                    "visual_projection",
-                    c.vision.tower.hidden_size,
-                    e,
-                    false,
-                    Layout::OutIn,
-                )
-            }),
-            text_model: towers
-                .text()
-                .then(|| ClipTextTransformer::load(w, "text_model", &c.text)),
-            text_projection: towers.text().then(|| {
-                linear(
-                    w,
-                    "text_projection",
-                    c.text.tower.hidden_size,
-                    e,
-                    false,
-                    Layout::OutIn,
-                )
-            }),
+            vision_model: towers.vision().then(|| ClipVisionTransformer::load(w, "vision_model", &c.vision)),
+            visual_projection: towers.vision().then(|| linear(w, "visual_projection", c.vision.tower.hidden_size, e, false, Layout::OutIn)),
+            text_model: towers.text().then(|| ClipTextTransformer::load(w, "text_model", &c.text)),
+            text_projection: towers.text().then(|| linear(w, "text_projection", c.text.tower.hidden_size, e, false, Layout::OutIn)),
             logit_scale: Param::from_tensor(logit_scale.reshape([1])),
         }
     }
@@ -105,9 +83,7 @@ impl ClipModel {
     pub fn vision(&self) -> Result<(&ClipVisionTransformer, &Linear)> {
         match (&self.vision_model, &self.visual_projection) {
             (Some(v), Some(p)) => Ok((v, p)),
-            _ => Err(Error::invalid(
-                "this model was loaded without its vision tower",
-            )),
+            _ => Err(Error::invalid("this model was loaded without its vision tower")),
         }
     }
 
@@ -115,9 +91,7 @@ impl ClipModel {
     pub fn text(&self) -> Result<(&ClipTextTransformer, &Linear)> {
         match (&self.text_model, &self.text_projection) {
             (Some(t), Some(p)) => Ok((t, p)),
-            _ => Err(Error::invalid(
-                "this model was loaded without its text tower",
-            )),
+            _ => Err(Error::invalid("this model was loaded without its text tower")),
         }
     }
 

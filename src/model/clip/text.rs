@@ -44,22 +44,13 @@ impl ClipTextTransformer {
         let d = c.tower.hidden_size;
         Self {
             embeddings: ClipTextEmbeddings {
-                token_embedding: Param::from_tensor(w.take(
-                    &format!("{p}.embeddings.token_embedding.weight"),
-                    [c.vocab_size, d],
-                )),
-                position_embedding: Param::from_tensor(w.take(
-                    &format!("{p}.embeddings.position_embedding.weight"),
-                    [c.max_position_embeddings, d],
-                )),
+                token_embedding: Param::from_tensor(w.take(&format!("{p}.embeddings.token_embedding.weight"), [c.vocab_size, d])),
+                position_embedding: Param::from_tensor(
+                    w.take(&format!("{p}.embeddings.position_embedding.weight"), [c.max_position_embeddings, d]),
+                ),
             },
             encoder: ClipEncoder::load(w, &format!("{p}.encoder"), &c.tower, &CLIP_NAMES),
-            final_layer_norm: layer_norm(
-                w,
-                &format!("{p}.final_layer_norm"),
-                d,
-                c.tower.layer_norm_eps,
-            ),
+            final_layer_norm: layer_norm(w, &format!("{p}.final_layer_norm"), d, c.tower.layer_norm_eps),
             eos_token_id: c.eos_token_id,
         }
     }
@@ -69,18 +60,11 @@ impl ClipTextTransformer {
     fn pool_positions(&self, ids: &[Vec<u32>]) -> Vec<usize> {
         ids.iter()
             .map(|row| {
-                let argmax = || {
-                    row.iter()
-                        .enumerate()
-                        .max_by_key(|(i, v)| (**v, std::cmp::Reverse(*i)))
-                        .map_or(0, |(i, _)| i)
-                };
+                let argmax = || row.iter().enumerate().max_by_key(|(i, v)| (**v, std::cmp::Reverse(*i))).map_or(0, |(i, _)| i);
                 if self.eos_token_id == 2 {
                     argmax()
                 } else {
-                    row.iter()
-                        .position(|&t| i64::from(t) == self.eos_token_id)
-                        .unwrap_or_else(argmax)
+                    row.iter().position(|&t| i64::from(t) == self.eos_token_id).unwrap_or_else(argmax)
                 }
             })
             .collect()
@@ -93,31 +77,17 @@ impl ClipTextTransformer {
         let device = self.embeddings.token_embedding.val().device();
         let b = ids.len();
         let l = ids.iter().map(Vec::len).max().unwrap_or(1).max(1);
-        let flat: Vec<i64> = ids
-            .iter()
-            .flat_map(|r| (0..l).map(move |i| i64::from(*r.get(i).unwrap_or(&0))))
-            .collect();
+        let flat: Vec<i64> = ids.iter().flat_map(|r| (0..l).map(move |i| i64::from(*r.get(i).unwrap_or(&0)))).collect();
         let flat = Tensor::<1, Int>::from_data(TensorData::new(flat, [b * l]), &device);
         let tok = self.embeddings.token_embedding.val().select(0, flat); // [b*l, d]
         let d = tok.dims()[1];
         let pos = self.embeddings.position_embedding.val().slice([0..l, 0..d]); // [l, d]
         let x = tok.reshape([b, l, d]) + pos.unsqueeze_dim::<3>(0); // [b, l, d]
-        let out = self
-            .encoder
-            .forward(x, Some(causal_mask(l, &device)), keep_attentions);
+        let out = self.encoder.forward(x, Some(causal_mask(l, &device)), keep_attentions);
         let hidden = self.final_layer_norm.forward(out.hidden); // [b, l, d]
-        let rows: Vec<i64> = self
-            .pool_positions(ids)
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (i * l + p) as i64)
-            .collect();
+        let rows: Vec<i64> = self.pool_positions(ids).iter().enumerate().map(|(i, p)| (i * l + p) as i64).collect();
         let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [b]), &device);
         let pooled = hidden.clone().reshape([b * l, d]).select(0, rows); // [b, d]
-        TextOutput {
-            last_hidden_state: hidden,
-            pooled,
-            attentions: out.attentions,
-        }
+        TextOutput { last_hidden_state: hidden, pooled, attentions: out.attentions }
     }
 }

@@ -29,14 +29,8 @@ impl ClipVisionEmbeddings {
         let weight = conv.reshape([d, ch * ps * ps]).transpose(); // [c*p*p, d]
         Self {
             class_embedding: Param::from_tensor(w.take(&format!("{p}.class_embedding"), [d])),
-            patch_embedding: Linear {
-                weight: Param::from_tensor(weight),
-                bias: None,
-            },
-            position_embedding: Param::from_tensor(w.take(
-                &format!("{p}.position_embedding.weight"),
-                [c.num_positions(), d],
-            )),
+            patch_embedding: Linear { weight: Param::from_tensor(weight), bias: None },
+            position_embedding: Param::from_tensor(w.take(&format!("{p}.position_embedding.weight"), [c.num_positions(), d])),
             patch_size: ps,
         }
     }
@@ -52,11 +46,7 @@ impl ClipVisionEmbeddings {
             .reshape([b, gh * gw, ch * p * p]); // [b, n, c*p*p]
         let x = self.patch_embedding.forward(patches); // [b, n, d]
         let d = x.dims()[2];
-        let cls = self
-            .class_embedding
-            .val()
-            .reshape([1, 1, d])
-            .expand([b, 1, d]); // [b, 1, d]
+        let cls = self.class_embedding.val().reshape([1, 1, d]).expand([b, 1, d]); // [b, 1, d]
         let x = Tensor::cat(vec![cls, x], 1); // [b, 1 + n, d]
         x + self.position_embedding.val().unsqueeze_dim::<3>(0) // [b, 1 + n, d]
     }
@@ -99,10 +89,6 @@ impl ClipVisionTransformer {
         let out = self.encoder.forward(x, None, keep_attentions);
         let [b, _, d] = out.hidden.dims();
         let cls = out.hidden.clone().slice([0..b, 0..1, 0..d]).reshape([b, d]); // [b, d]
-        VisionOutput {
-            pooled: self.post_layernorm.forward(cls),
-            last_hidden_state: out.hidden,
-            attentions: out.attentions,
-        }
+        VisionOutput { pooled: self.post_layernorm.forward(cls), last_hidden_state: out.hidden, attentions: out.attentions }
     }
 }

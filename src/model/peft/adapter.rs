@@ -52,12 +52,7 @@ fn point_one() -> f64 {
 
 impl Default for AdapterConfig {
     fn default() -> Self {
-        Self {
-            size: None,
-            repeats: 2,
-            dropout: 0.1,
-            placement: Placement::Mlp,
-        }
+        Self { size: None, repeats: 2, dropout: 0.1, placement: Placement::Mlp }
     }
 }
 
@@ -105,10 +100,7 @@ impl Adapter {
                 }
             })
             .collect();
-        Self {
-            layers,
-            dropout: DropoutConfig::new(c.dropout).init(),
-        }
+        Self { layers, dropout: DropoutConfig::new(c.dropout).init() }
     }
 
     /// `[b, t, n]` -> `[b, t, n]`.
@@ -117,9 +109,7 @@ impl Adapter {
             if j > 0 {
                 x = self.dropout.forward(x);
             }
-            x = x.clone()
-                + l.up
-                    .forward(activate(Activation::GeluNew, l.down.forward(x))); // [b, t, n]
+            x = x.clone() + l.up.forward(activate(Activation::GeluNew, l.down.forward(x))); // [b, t, n]
         }
         x
     }

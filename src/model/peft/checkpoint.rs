@@ -39,29 +39,17 @@ impl PeftMethod {
 
     /// The LoRA config, if the method is LoRA.
     pub fn lora(&self) -> Option<&LoraConfig> {
-        if let Self::Lora(c) = self {
-            Some(c)
-        } else {
-            None
-        }
+        if let Self::Lora(c) = self { Some(c) } else { None }
     }
 
     /// The adapter config, if the method is adapters.
     pub fn adapter(&self) -> Option<&AdapterConfig> {
-        if let Self::Adapter(c) = self {
-            Some(c)
-        } else {
-            None
-        }
+        if let Self::Adapter(c) = self { Some(c) } else { None }
     }
 
     /// The prefix config, if the method is prefix tuning.
     pub fn prefix(&self) -> Option<&PrefixConfig> {
-        if let Self::Prefix(c) = self {
-            Some(c)
-        } else {
-            None
-        }
+        if let Self::Prefix(c) = self { Some(c) } else { None }
     }
 }
 
@@ -82,79 +70,50 @@ pub const FORMAT_VERSION: u64 = 1;
 impl PeftCheckpoint {
     /// Parses the JSON text of an `adapter_config.json`; `path` names it in errors.
     pub fn from_json_str(text: &str, path: &str) -> Result<Self> {
-        let v: Value = serde_json::from_str(text)
-            .map_err(|e| Error::config(path, format!("invalid JSON: {e}")))?;
+        let v: Value = serde_json::from_str(text).map_err(|e| Error::config(path, format!("invalid JSON: {e}")))?;
         let Value::Object(o) = v else {
             return Err(Error::config(path, "expected a JSON object"));
         };
         if let Some(f) = o.get("glimpse_format").and_then(Value::as_u64) {
             if f > FORMAT_VERSION {
-                return Err(Error::config(
-                    path,
-                    format!("glimpse_format {f} is newer than this build reads ({FORMAT_VERSION})"),
-                ));
+                return Err(Error::config(path, format!("glimpse_format {f} is newer than this build reads ({FORMAT_VERSION})")));
             }
         }
-        let ty = o
-            .get("peft_type")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::config(path, "missing `peft_type`"))?;
+        let ty = o.get("peft_type").and_then(Value::as_str).ok_or_else(|| Error::config(path, "missing `peft_type`"))?;
         let method = match ty.to_ascii_uppercase().as_str() {
             "NONE" => PeftMethod::None,
             "LORA" => {
                 if let Some(Value::String(s)) = o.get("target_modules") {
-                    return Err(Error::config(
-                        path,
-                        format!(
-                            "target_modules as a regex ({s:?}) is not supported; list the module names"
-                        ),
-                    ));
+                    return Err(Error::config(path, format!("target_modules as a regex ({s:?}) is not supported; list the module names")));
                 }
-                if o.get("bias")
-                    .and_then(Value::as_str)
-                    .is_some_and(|b| b != "none")
-                {
-                    return Err(Error::config(
-                        path,
-                        "LoRA with trained biases (`bias` other than \"none\") is not supported",
-                    ));
+                if o.get("bias").and_then(Value::as_str).is_some_and(|b| b != "none") {
+                    return Err(Error::config(path, "LoRA with trained biases (`bias` other than \"none\") is not supported"));
                 }
                 if let Some(m) = o.get("modules_to_save").filter(|m| !m.is_null()) {
-                    return Err(Error::config(
-                        path,
-                        format!("modules_to_save {m} is not supported"),
-                    ));
+                    return Err(Error::config(path, format!("modules_to_save {m} is not supported")));
                 }
-                let cfg: LoraConfig = serde_json::from_value(Value::Object(o.clone()))
-                    .map_err(|e| Error::config(path, format!("LoRA config: {e}")))?;
+                let cfg: LoraConfig =
+                    serde_json::from_value(Value::Object(o.clone())).map_err(|e| Error::config(path, format!("LoRA config: {e}")))?;
                 if cfg.r == 0 {
                     return Err(Error::config(path, "LoRA rank `r` must be at least 1"));
                 }
                 PeftMethod::Lora(cfg)
             }
             "ADAPTER" => PeftMethod::Adapter(
-                serde_json::from_value(Value::Object(o.clone()))
-                    .map_err(|e| Error::config(path, format!("adapter config: {e}")))?,
+                serde_json::from_value(Value::Object(o.clone())).map_err(|e| Error::config(path, format!("adapter config: {e}")))?,
             ),
             "PREFIX_TUNING" => PeftMethod::Prefix(
-                serde_json::from_value(Value::Object(o.clone()))
-                    .map_err(|e| Error::config(path, format!("prefix config: {e}")))?,
+                serde_json::from_value(Value::Object(o.clone())).map_err(|e| Error::config(path, format!("prefix config: {e}")))?,
             ),
             other => {
                 return Err(Error::config(
                     path,
-                    format!(
-                        "unknown PEFT method `{other}` (glimpse reads NONE, LORA, ADAPTER and PREFIX_TUNING)"
-                    ),
+                    format!("unknown PEFT method `{other}` (glimpse reads NONE, LORA, ADAPTER and PREFIX_TUNING)"),
                 ));
             }
         };
         let s = |k: &str| o.get(k).and_then(Value::as_str).map(String::from);
-        Ok(Self {
-            method,
-            base_encoder: s("base_encoder"),
-            base_decoder: s("base_decoder").or_else(|| s("base_model_name_or_path")),
-        })
+        Ok(Self { method, base_encoder: s("base_encoder"), base_decoder: s("base_decoder").or_else(|| s("base_model_name_or_path")) })
     }
 
     /// Reads `adapter_config.json` from a PEFT folder.
@@ -200,34 +159,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.lora().unwrap().scale(), 2.0);
-        let e = PeftCheckpoint::from_json_str(r#"{"peft_type": "IA3"}"#, "adapter_config.json")
-            .unwrap_err();
+        let e = PeftCheckpoint::from_json_str(r#"{"peft_type": "IA3"}"#, "adapter_config.json").unwrap_err();
         assert!(e.to_string().contains("unknown PEFT method `IA3`"), "{e}");
     }
 
     #[test]
     fn trained_keys_round_trip() {
         for (path, key) in [
-            (
-                "decoder.h.3.crossattention.q_attn.base.weight",
-                "decoder.transformer.h.3.crossattention.q_attn.weight",
-            ),
-            (
-                "decoder.h.0.ln_cross_attn.gamma",
-                "decoder.transformer.h.0.ln_cross_attn.weight",
-            ),
-            (
-                "decoder.h.1.attn.c_attn.lora.lora_b",
-                "decoder.transformer.h.1.attn.c_attn.lora_B.weight",
-            ),
-            (
-                "decoder.h.1.mlp.adapter.layers.1.up.bias",
-                "decoder.transformer.h.1.mlp.adapter.layers.1.up.bias",
-            ),
-            (
-                "decoder.prefix.transform.l2.weight",
-                "prefix.transform.2.weight",
-            ),
+            ("decoder.h.3.crossattention.q_attn.base.weight", "decoder.transformer.h.3.crossattention.q_attn.weight"),
+            ("decoder.h.0.ln_cross_attn.gamma", "decoder.transformer.h.0.ln_cross_attn.weight"),
+            ("decoder.h.1.attn.c_attn.lora.lora_b", "decoder.transformer.h.1.attn.c_attn.lora_B.weight"),
+            ("decoder.h.1.mlp.adapter.layers.1.up.bias", "decoder.transformer.h.1.mlp.adapter.layers.1.up.bias"),
+            ("decoder.prefix.transform.l2.weight", "prefix.transform.2.weight"),
             ("decoder.prefix.embedding", "prefix.embedding.weight"),
             ("enc_to_dec_proj.weight", "enc_to_dec_proj.weight"),
         ] {
@@ -243,18 +186,9 @@ mod tests {
 
     #[test]
     fn keys_are_canonical() {
-        assert_eq!(
-            canonical_key("base_model.model.transformer.h.0.attn.c_attn.lora_A.weight"),
-            "h.0.attn.c_attn.lora_A.weight"
-        );
-        assert_eq!(
-            canonical_key("decoder.transformer.h.1.crossattention.q_attn.weight"),
-            "h.1.crossattention.q_attn.weight"
-        );
-        assert_eq!(
-            canonical_key("enc_to_dec_proj.bias"),
-            "enc_to_dec_proj.bias"
-        );
+        assert_eq!(canonical_key("base_model.model.transformer.h.0.attn.c_attn.lora_A.weight"), "h.0.attn.c_attn.lora_A.weight");
+        assert_eq!(canonical_key("decoder.transformer.h.1.crossattention.q_attn.weight"), "h.1.crossattention.q_attn.weight");
+        assert_eq!(canonical_key("enc_to_dec_proj.bias"), "enc_to_dec_proj.bias");
     }
 }
 
@@ -262,41 +196,26 @@ mod tests {
 /// `VisionEncoderDecoderModel` names) and whether it is stored transposed (torch Linear layout)
 /// relative to burn's `[in, out]`. `None` for frozen parameters.
 pub fn trained_key(path: &str) -> Option<(String, bool)> {
-    const TRAINABLE: [&str; 6] = [
-        "crossattention",
-        "ln_cross_attn",
-        "enc_to_dec_proj",
-        "lora",
-        "adapter",
-        "prefix",
-    ];
+    const TRAINABLE: [&str; 6] = ["crossattention", "ln_cross_attn", "enc_to_dec_proj", "lora", "adapter", "prefix"];
     if !TRAINABLE.iter().any(|t| path.contains(t)) || path.starts_with("encoder.") {
         return None;
     }
     let mut k = path.to_string();
     if let Some(rest) = k.strip_prefix("decoder.prefix.") {
-        k = format!(
-            "prefix.{}",
-            rest.replace("transform.l0", "transform.0")
-                .replace("transform.l2", "transform.2")
-        );
+        k = format!("prefix.{}", rest.replace("transform.l0", "transform.0").replace("transform.l2", "transform.2"));
         if k == "prefix.embedding" {
             k.push_str(".weight");
         }
     } else if let Some(rest) = k.strip_prefix("decoder.h.") {
         k = format!("decoder.transformer.h.{rest}");
     }
-    k = k
-        .replace(".base.", ".")
-        .replace(".lora.lora_a", ".lora_A.weight")
-        .replace(".lora.lora_b", ".lora_B.weight");
+    k = k.replace(".base.", ".").replace(".lora.lora_a", ".lora_A.weight").replace(".lora.lora_b", ".lora_B.weight");
     if let Some(stem) = k.strip_suffix(".gamma") {
         k = format!("{stem}.weight");
     } else if let Some(stem) = k.strip_suffix(".beta") {
         k = format!("{stem}.bias");
     }
-    let transpose = (k == "enc_to_dec_proj.weight")
-        || (k.starts_with("prefix.transform.") && k.ends_with(".weight"));
+    let transpose = (k == "enc_to_dec_proj.weight") || (k.starts_with("prefix.transform.") && k.ends_with(".weight"));
     Some((k, transpose))
 }
 

@@ -28,31 +28,19 @@ pub struct LoraConfig {
 
 impl Default for LoraConfig {
     fn default() -> Self {
-        Self {
-            r: 8,
-            lora_alpha: 16.0,
-            lora_dropout: 0.05,
-            target_modules: vec!["c_attn".into(), "q_attn".into()],
-            use_rslora: false,
-        }
+        Self { r: 8, lora_alpha: 16.0, lora_dropout: 0.05, target_modules: vec!["c_attn".into(), "q_attn".into()], use_rslora: false }
     }
 }
 
 impl LoraConfig {
     /// The factor applied to the update.
     pub fn scale(&self) -> f64 {
-        if self.use_rslora {
-            self.lora_alpha / (self.r as f64).sqrt()
-        } else {
-            self.lora_alpha / self.r as f64
-        }
+        if self.use_rslora { self.lora_alpha / (self.r as f64).sqrt() } else { self.lora_alpha / self.r as f64 }
     }
 
     /// Whether the module at `path` (e.g. `h.0.crossattention.c_attn`) is a target.
     pub fn targets(&self, path: &str) -> bool {
-        self.target_modules
-            .iter()
-            .any(|t| path == t || path.ends_with(&format!(".{t}")))
+        self.target_modules.iter().any(|t| path == t || path.ends_with(&format!(".{t}")))
     }
 }
 
@@ -78,31 +66,15 @@ impl LoraLinear {
     /// Wraps `base` ([in, out]); when `cfg` targets `path`, reads `{path}.lora_A.weight` /
     /// `lora_B.weight` from `w`, or initialises them as peft does (A random, B zero) when
     /// `fresh` (training from scratch).
-    pub fn new(
-        base: Linear,
-        w: &mut Weights,
-        path: &str,
-        cfg: Option<&LoraConfig>,
-        fresh: bool,
-    ) -> Self {
+    pub fn new(base: Linear, w: &mut Weights, path: &str, cfg: Option<&LoraConfig>, fresh: bool) -> Self {
         let Some(cfg) = cfg.filter(|c| c.targets(path)) else {
             return Self { base, lora: None };
         };
         let [d_in, d_out] = base.weight.dims();
-        let (ka, kb) = (
-            format!("{path}.lora_A.weight"),
-            format!("{path}.lora_B.weight"),
-        );
+        let (ka, kb) = (format!("{path}.lora_A.weight"), format!("{path}.lora_B.weight"));
         let (a, b) = if fresh && !w.contains(&ka) {
             let bound = (1.0 / d_in as f64).sqrt();
-            (
-                Tensor::random(
-                    [cfg.r, d_in],
-                    Distribution::Uniform(-bound, bound),
-                    w.device(),
-                ),
-                Tensor::zeros([d_out, cfg.r], w.device()),
-            )
+            (Tensor::random([cfg.r, d_in], Distribution::Uniform(-bound, bound), w.device()), Tensor::zeros([d_out, cfg.r], w.device()))
         } else {
             (w.take(&ka, [cfg.r, d_in]), w.take(&kb, [d_out, cfg.r]))
         };
@@ -112,10 +84,7 @@ impl LoraLinear {
             dropout: DropoutConfig::new(cfg.lora_dropout).init(),
             scale: cfg.scale(),
         };
-        Self {
-            base,
-            lora: Some(lora),
-        }
+        Self { base, lora: Some(lora) }
     }
 
     /// `[.., in]` -> `[.., out]`.
@@ -137,12 +106,7 @@ impl LoraLinear {
         match self.lora {
             None => self,
             Some(l) => {
-                let delta = l
-                    .lora_a
-                    .val()
-                    .transpose()
-                    .matmul(l.lora_b.val().transpose())
-                    * l.scale; // [in, out]
+                let delta = l.lora_a.val().transpose().matmul(l.lora_b.val().transpose()) * l.scale; // [in, out]
                 let mut base = self.base;
                 base.weight = base.weight.map(|w| w + delta);
                 Self { base, lora: None }

@@ -36,11 +36,7 @@ fn twenty() -> usize {
 
 impl Default for PrefixConfig {
     fn default() -> Self {
-        Self {
-            num_virtual_tokens: 20,
-            prefix_projection: true,
-            encoder_hidden_size: None,
-        }
+        Self { num_virtual_tokens: 20, prefix_projection: true, encoder_hidden_size: None }
     }
 }
 
@@ -63,48 +59,23 @@ pub struct Prefix {
 
 impl Prefix {
     /// Loads `prefix.*`, or initialises it when `fresh`.
-    pub fn load(
-        w: &mut Weights,
-        c: &PrefixConfig,
-        n_layer: usize,
-        n_embd: usize,
-        n_head: usize,
-        fresh: bool,
-    ) -> Self {
+    pub fn load(w: &mut Weights, c: &PrefixConfig, n_layer: usize, n_embd: usize, n_head: usize, fresh: bool) -> Self {
         let nv = c.num_virtual_tokens;
         let out = n_layer * 2 * n_embd;
-        let folded = w
-            .shape("prefix.embedding.weight")
-            .is_some_and(|s| s.last() == Some(&out));
+        let folded = w.shape("prefix.embedding.weight").is_some_and(|s| s.last() == Some(&out));
         let project = c.prefix_projection && !folded;
         let width = if project { n_embd } else { out };
         let mut r = Weights::random(w.device(), 0.02);
-        let src = if fresh && !w.contains("prefix.embedding.weight") {
-            &mut r
-        } else {
-            w
-        };
+        let src = if fresh && !w.contains("prefix.embedding.weight") { &mut r } else { w };
         let embedding = Param::from_tensor(src.take("prefix.embedding.weight", [nv, width]));
         let transform = project.then(|| {
             let hidden = c.encoder_hidden_size.unwrap_or(n_embd);
             PrefixMlp {
-                l0: linear(
-                    src,
-                    "prefix.transform.0",
-                    n_embd,
-                    hidden,
-                    true,
-                    Layout::OutIn,
-                ),
+                l0: linear(src, "prefix.transform.0", n_embd, hidden, true, Layout::OutIn),
                 l2: linear(src, "prefix.transform.2", hidden, out, true, Layout::OutIn),
             }
         });
-        Self {
-            embedding,
-            transform,
-            n_layer,
-            n_head,
-        }
+        Self { embedding, transform, n_layer, n_head }
     }
 
     /// All layers' keys and values: `[N, n_layer * 2 * n_embd]`.
@@ -119,11 +90,7 @@ impl Prefix {
     /// Evaluates the MLP once and keeps only its output (same outputs, no MLP at inference).
     pub fn fold(self) -> Self {
         let v = self.values();
-        Self {
-            embedding: Param::from_tensor(v),
-            transform: None,
-            ..self
-        }
+        Self { embedding: Param::from_tensor(v), transform: None, ..self }
     }
 
     /// Keys and values of every layer for a batch of `b`: `[b, heads, N, dh]` each (the MLP,
@@ -142,8 +109,6 @@ impl Prefix {
                 .unsqueeze_dim::<4>(0)
                 .expand([b, self.n_head, nv, dh]) // [b, h, N, dh]
         };
-        (0..self.n_layer)
-            .map(|i| (pick(2 * i), pick(2 * i + 1)))
-            .collect()
+        (0..self.n_layer).map(|i| (pick(2 * i), pick(2 * i + 1))).collect()
     }
 }

@@ -42,22 +42,12 @@ pub struct Cider {
 /// CIDEr-D of `candidates[i]` against `references[i]` (raw captions; tokenised here as
 /// pycocoevalcap does).
 pub fn cider_d(candidates: &[String], references: &[Vec<String>]) -> Cider {
-    assert_eq!(
-        candidates.len(),
-        references.len(),
-        "one reference set per candidate"
-    );
+    assert_eq!(candidates.len(), references.len(), "one reference set per candidate");
     if candidates.is_empty() {
-        return Cider {
-            score: 0.0,
-            per_image: vec![],
-        };
+        return Cider { score: 0.0, per_image: vec![] };
     }
     let cands: Vec<HashMap<Ngram, f64>> = candidates.iter().map(|c| counts(&tokenize(c))).collect();
-    let refs: Vec<Vec<HashMap<Ngram, f64>>> = references
-        .iter()
-        .map(|rs| rs.iter().map(|r| counts(&tokenize(r))).collect())
-        .collect();
+    let refs: Vec<Vec<HashMap<Ngram, f64>>> = references.iter().map(|rs| rs.iter().map(|r| counts(&tokenize(r))).collect()).collect();
     let mut df: HashMap<&Ngram, f64> = HashMap::new();
     for rs in &refs {
         let mut seen: std::collections::HashSet<&Ngram> = std::collections::HashSet::new();
@@ -70,11 +60,7 @@ pub fn cider_d(candidates: &[String], references: &[Vec<String>]) -> Cider {
     }
     let ref_len = (refs.len() as f64).ln();
     let to_vec = |c: &HashMap<Ngram, f64>| {
-        let mut v = Vector {
-            vec: Default::default(),
-            norm: [0.0; N],
-            length: 0.0,
-        };
+        let mut v = Vector { vec: Default::default(), norm: [0.0; N], length: 0.0 };
         for (g, &tf) in c {
             let d = df.get(g).copied().unwrap_or(0.0).max(1.0).ln();
             let n = g.len() - 1;
@@ -114,8 +100,5 @@ pub fn cider_d(candidates: &[String], references: &[Vec<String>]) -> Cider {
             score.iter().sum::<f64>() / N as f64 / rs.len().max(1) as f64 * 10.0
         })
         .collect();
-    Cider {
-        score: per_image.iter().sum::<f64>() / per_image.len() as f64,
-        per_image,
-    }
+    Cider { score: per_image.iter().sum::<f64>() / per_image.len() as f64, per_image }
 }

@@ -6,11 +6,7 @@ pub const CLIPSCORE_PREFIX: &str = "A photo depicts ";
 
 /// CLIPScore of one normalised image embedding and one normalised text embedding.
 pub fn clip_score(image: &[f32], text: &[f32]) -> f64 {
-    let cos: f64 = image
-        .iter()
-        .zip(text)
-        .map(|(a, b)| f64::from(*a) * f64::from(*b))
-        .sum();
+    let cos: f64 = image.iter().zip(text).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
     2.5 * cos.max(0.0)
 }
 

@@ -9,10 +9,8 @@
 //! whole. It is checked against the Java tokenizer's output on the CIDEr fixture set.
 
 /// Tokens pycocoevalcap removes after tokenising.
-pub const PUNCTUATIONS: [&str; 17] = [
-    "''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--",
-    "...", ";",
-];
+pub const PUNCTUATIONS: [&str; 17] =
+    ["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"];
 
 const CLITICS: [&str; 7] = ["n't", "'s", "'re", "'ve", "'ll", "'d", "'m"];
 
@@ -20,15 +18,9 @@ fn is_abbreviation(w: &str) -> bool {
     // Single letters with dots (u.s., a.m.) and a few common titles keep their final period.
     let letters_dots = w.len() >= 2
         && w.ends_with('.')
-        && w.split('.')
-            .filter(|p| !p.is_empty())
-            .all(|p| p.chars().count() == 1 && p.chars().all(char::is_alphabetic))
+        && w.split('.').filter(|p| !p.is_empty()).all(|p| p.chars().count() == 1 && p.chars().all(char::is_alphabetic))
         && w.matches('.').count() >= 2;
-    letters_dots
-        || [
-            "mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "vs.", "etc.", "inc.", "co.",
-        ]
-        .contains(&w)
+    letters_dots || ["mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "vs.", "etc.", "inc.", "co."].contains(&w)
 }
 
 /// Splits one whitespace-free chunk into PTB tokens.
@@ -63,10 +55,7 @@ fn split_chunk(chunk: &str, out: &mut Vec<String>) {
         } else if let Some(r) = s.strip_prefix("--") {
             out.push("--".into());
             s = r;
-        } else if s.len() > 1
-            && s.starts_with('-')
-            && !s[1..].starts_with(|c: char| c.is_ascii_digit())
-        {
+        } else if s.len() > 1 && s.starts_with('-') && !s[1..].starts_with(|c: char| c.is_ascii_digit()) {
             out.push("-".into());
             s = &s[1..];
         } else {
@@ -159,11 +148,7 @@ pub fn ptb_tokens(caption: &str) -> Vec<String> {
 
 /// What pycocoevalcap scores: the tokens joined by single spaces, punctuation dropped.
 pub fn tokenize(caption: &str) -> String {
-    ptb_tokens(caption)
-        .into_iter()
-        .filter(|t| !PUNCTUATIONS.contains(&t.as_str()))
-        .collect::<Vec<_>>()
-        .join(" ")
+    ptb_tokens(caption).into_iter().filter(|t| !PUNCTUATIONS.contains(&t.as_str())).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -173,18 +158,9 @@ mod tests {
     #[test]
     fn captions() {
         assert_eq!(tokenize("A man riding a horse."), "a man riding a horse");
-        assert_eq!(
-            tokenize("Two dogs, playing (in the snow)!"),
-            "two dogs playing -lrb- in the snow -rrb-"
-        );
-        assert_eq!(
-            tokenize("The dog's ball isn't red..."),
-            "the dog 's ball is n't red"
-        );
-        assert_eq!(
-            tokenize("\"Hello\" -- she said; 3.5 miles"),
-            "hello she said 3.5 miles"
-        );
+        assert_eq!(tokenize("Two dogs, playing (in the snow)!"), "two dogs playing -lrb- in the snow -rrb-");
+        assert_eq!(tokenize("The dog's ball isn't red..."), "the dog 's ball is n't red");
+        assert_eq!(tokenize("\"Hello\" -- she said; 3.5 miles"), "hello she said 3.5 miles");
         assert_eq!(tokenize("..."), "");
     }
 }
