@@ -27,7 +27,8 @@ fn main() {
     let device = Device::flex().autodiff();
     device.seed(0);
     let clip = ClipConfig::preset("openai/clip-vit-large-patch14-336").unwrap();
-    let peft = PeftCheckpoint { method: PeftMethod::Adapter(AdapterConfig::default()), base_encoder: None, base_decoder: None };
+    let peft =
+        PeftCheckpoint { method: PeftMethod::Adapter(AdapterConfig::default()), base_encoder: None, base_decoder: None, base_model: None };
     let cfg = CaptionerConfig::new(EncoderConfig::clip(clip.vision), None, Gpt2Config::gpt2_small(), None, Some(peft), true).unwrap();
     let mut model = Captioner::load(&mut Weights::random(&device, 0.02), &cfg, true);
     println!("trainable {} of {} parameters", model.trainable_params(), model.num_params());

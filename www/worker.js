@@ -138,6 +138,7 @@ class LocalFile {
 // A model folder: a URL ending in '/', or a map of dropped files by name.
 class Folder {
   constructor(spec) {
+    this.spec = spec;
     this.files = spec.files || null;
     this.base = spec.url ? (spec.url.endsWith('/') ? spec.url : spec.url + '/') : null;
     this.label = this.base || Object.keys(this.files || {}).join(', ');
@@ -363,6 +364,8 @@ const ops = {
         return { ...stats, defaults: engine.captionDefaults() };
       }
       const named = peftConfig ? JSON.parse(peftConfig) : {};
+      // A PEFT trained on a published captioner names it as base_model.
+      if (!model && !encoder && !decoder && named.base_model) model = hubFolder(named.base_model).spec;
       if (!encoder && !named.base_encoder) throw new DownloadError('no encoder given (?encoder=URL) and the PEFT checkpoint names none');
       if (!decoder && !(named.base_decoder || named.base_model_name_or_path)) throw new DownloadError('no decoder given (?decoder=URL) and the PEFT checkpoint names none');
       const enc = encoder ? new Folder(encoder) : hubFolder(named.base_encoder);

@@ -35,7 +35,7 @@ pub fn run(a: ParamsArgs) -> Result<()> {
     let device = burn::tensor::Device::flex();
     let mut rows = Vec::new();
     for method in default_methods() {
-        let peft = PeftCheckpoint { method: method.clone(), base_encoder: None, base_decoder: None };
+        let peft = PeftCheckpoint { method: method.clone(), base_encoder: None, base_decoder: None, base_model: None };
         let cfg = CaptionerConfig::new(EncoderConfig::clip(clip.vision.clone()), None, Gpt2Config::gpt2_small(), None, Some(peft), true)?;
         let model = Captioner::load(&mut Weights::random(&device, 0.02), &cfg, true);
         use burn::module::Module;

@@ -28,6 +28,10 @@ pub struct TrainArgs {
     /// GPT-2 folder (decoder).
     #[arg(long)]
     pub decoder: Option<PathBuf>,
+    /// A published captioner (VisionEncoderDecoderModel folder) to start from, instead of
+    /// --encoder/--decoder.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
     /// Training caption JSON (COCO / DLCV p2).
     #[arg(long)]
     pub train_captions: Option<PathBuf>,
@@ -92,6 +96,9 @@ pub fn resolve(a: &TrainArgs) -> Result<TrainConfig> {
     }
     if a.clip.is_some() {
         c.clip = a.clip.clone();
+    }
+    if a.model.is_some() {
+        c.model = a.model.clone();
     }
     if let Some(m) = &a.method {
         c.method = m.parse()?;

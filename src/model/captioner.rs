@@ -175,6 +175,8 @@ impl CaptionerConfig {
         preprocessor: Option<(&str, &str)>,
         generation: Option<(&str, &str)>,
         peft: Option<(PeftCheckpoint, &str)>,
+        method: Option<PeftCheckpoint>,
+        fresh: bool,
     ) -> Result<Self> {
         let ved = EncoderDecoderConfig::from_json_str(config.0, config.1)?;
         let preprocess = preprocessor.map(|(t, p)| PreprocessConfig::from_json_str(t, p)).transpose()?;
@@ -182,7 +184,7 @@ impl CaptionerConfig {
             Some((t, p)) => ved.generation.clone().overlaid(GenerationDefaults::from_json_str(t, p)?),
             None => ved.generation.clone(),
         };
-        let mut c = CaptionerConfig::new(ved.encoder, preprocess, ved.decoder, peft, None, false)?;
+        let mut c = CaptionerConfig::new(ved.encoder, preprocess, ved.decoder, peft, method, fresh)?;
         c.start_token = ved.decoder_start_token_id;
         c.eos_token = ved.eos_token_id;
         c.generation = generation;
@@ -272,6 +274,18 @@ pub mod files {
     /// `decoder`, the weights, optional `preprocessor_config.json` and `generation_config.json`),
     /// with an optional PEFT checkpoint trained on top of it.
     pub fn load_pretrained(dir: &Path, peft: Option<&Path>, device: &Device) -> Result<(Captioner, CaptionerConfig)> {
+        load_pretrained_with(dir, peft, None, device, false)
+    }
+
+    /// Like [`load_pretrained`], with the PEFT method a training run wants (`method`; a PEFT
+    /// folder given too must match) and `fresh` initialisation of what no checkpoint holds.
+    pub fn load_pretrained_with(
+        dir: &Path,
+        peft: Option<&Path>,
+        method: Option<PeftCheckpoint>,
+        device: &Device,
+        fresh: bool,
+    ) -> Result<(Captioner, CaptionerConfig)> {
         if !dir.is_dir() {
             return Err(Error::invalid(format!("{}: model folder not found", dir.display())));
         }
@@ -293,6 +307,8 @@ pub mod files {
             pre.as_ref().map(|(t, p)| (t.as_str(), p.as_str())),
             generation.as_ref().map(|(t, p)| (t.as_str(), p.as_str())),
             peft_cfg.map(|c| (c, shown.as_str())),
+            method,
+            fresh,
         )?;
 
         let mut w = Weights::new(device);
@@ -304,7 +320,7 @@ pub mod files {
             peft_keys = read_file(&file, &|k| Part::Peft.rename(k), &mut w)?;
             w.set_source(&file.display().to_string());
         }
-        let model = Captioner::assemble(w, &config, false, &peft_keys)?;
+        let model = Captioner::assemble(w, &config, fresh, &peft_keys)?;
         Ok((model, config))
     }
 }

@@ -119,6 +119,8 @@ impl Loading {
             preprocessor.map(|t| (t, "preprocessor_config.json")),
             generation.map(|t| (t, "generation_config.json")),
             peft.map(|p| (p, "adapter_config.json")),
+            None,
+            false,
         )?;
         let mut files = BTreeMap::from([("model", (Part::EncoderDecoder(config.encoder.kind), None))]);
         if has_peft {

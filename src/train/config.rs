@@ -47,6 +47,9 @@ pub struct TrainConfig {
     pub encoder: PathBuf,
     /// GPT-2 folder (frozen decoder).
     pub decoder: PathBuf,
+    /// A published captioner (HF VisionEncoderDecoderModel folder, e.g. ViT + GPT-2): its encoder
+    /// and decoder, cross-attention included, start the run instead of `encoder` / `decoder`.
+    pub model: Option<PathBuf>,
     /// Training captions (COCO / DLCV p2 JSON).
     pub train_captions: PathBuf,
     /// Training image folder.
@@ -113,6 +116,7 @@ impl Default for TrainConfig {
         Self {
             encoder: "clip-vit-large-patch14-336".into(),
             decoder: "gpt2".into(),
+            model: None,
             train_captions: "hw3_data/p2_data/train.json".into(),
             train_images: "hw3_data/p2_data/images/train".into(),
             val_captions: None,

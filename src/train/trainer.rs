@@ -156,16 +156,18 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
     let device = base.clone().autodiff();
     device.seed(cfg.seed);
 
-    let tok = Gpt2Tokenizer::from_dir_or_bundled(&cfg.decoder)?;
+    let tok = Gpt2Tokenizer::from_dir_or_bundled(cfg.model.as_ref().unwrap_or(&cfg.decoder))?;
     let train_ds = Dataset::load(&cfg.train_captions, &cfg.train_images, &tok, cfg.max_caption_tokens)?;
     let val_ds = match (&cfg.val_captions, &cfg.val_images) {
         (Some(c), Some(i)) => Some(Dataset::load(c, i, &tok, cfg.max_caption_tokens)?),
         _ => None,
     };
-    let wanted = PeftCheckpoint {
-        method: cfg.peft(),
-        base_encoder: Some(cfg.encoder.display().to_string()),
-        base_decoder: Some(cfg.decoder.display().to_string()),
+    let shown = |p: &PathBuf| Some(p.display().to_string());
+    let wanted = match &cfg.model {
+        Some(m) => PeftCheckpoint { method: cfg.peft(), base_encoder: None, base_decoder: None, base_model: shown(m) },
+        None => {
+            PeftCheckpoint { method: cfg.peft(), base_encoder: shown(&cfg.encoder), base_decoder: shown(&cfg.decoder), base_model: None }
+        }
     };
     let (state, peft_dir) = if resume {
         let dir = checkpoint::find(&last_dir)
@@ -185,7 +187,10 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
             TrainerState { epoch: 0, micro_in_epoch: 0, step: 0, best_cider: None, method: wanted.method.name().into(), seed: cfg.seed };
         (fresh, None)
     };
-    let (model, mcfg) = files::load_with(&cfg.encoder, &cfg.decoder, peft_dir.as_deref(), Some(wanted), &device, !resume)?;
+    let (model, mcfg) = match &cfg.model {
+        Some(m) => files::load_pretrained_with(m, peft_dir.as_deref(), Some(wanted), &device, !resume)?,
+        None => files::load_with(&cfg.encoder, &cfg.decoder, peft_dir.as_deref(), Some(wanted), &device, !resume)?,
+    };
     let mut model = model.map(&mut StableIds(vec![]));
     eprintln!(
         "training {} ({}): {} trainable of {} parameters; {} captions of {} images",

@@ -48,7 +48,7 @@ fn build(method: PeftMethod, device: &Device) -> (Captioner, CaptionerConfig) {
     let mut w = Weights::new(device);
     read_file(&f.join("clip_b/model.safetensors"), &|k| k.starts_with("vision_model.").then(|| k.to_string()), &mut w).unwrap();
     read_file(&f.join("gpt2_plain/model.safetensors"), &decoder_key, &mut w).unwrap();
-    let peft = PeftCheckpoint { method, base_encoder: None, base_decoder: None };
+    let peft = PeftCheckpoint { method, base_encoder: None, base_decoder: None, base_model: None };
     let cfg = CaptionerConfig::new(EncoderConfig::clip(clip.vision), None, gpt2, None, Some(peft), true).unwrap();
     let model = Captioner::load(&mut w, &cfg, true);
     w.finish().unwrap();

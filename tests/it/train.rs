@@ -388,3 +388,75 @@ fn ctrl_c_saves_a_checkpoint_before_exiting() {
     let (code, _, err) = glimpse_in(tmp.path(), &["train", "--resume", "--max-steps", "1000000", "--epochs", "1"]);
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn lora_trains_on_a_published_captioner_and_loads_as_the_page_does() {
+    use glimpse::model::captioner::files;
+    use glimpse::task::caption::CaptionPipeline;
+    use glimpse::task::generate::GenerateConfig;
+    use glimpse::task::load::Loading;
+    use glimpse::tokenize::{BUNDLED_GPT2_TOKENIZER, Gpt2Tokenizer};
+
+    let tmp = crate::common::tempdir();
+    let mut cfg = config(tmp.path(), Method::Lora);
+    let base = model_dir("ved_vit");
+    cfg.model = Some(base.clone());
+    cfg.out = tmp.path().join("ved_lora");
+    cfg.epochs = 30;
+    let m = run_training(tmp.path(), &cfg);
+    let steps: Vec<f64> = m.iter().filter(|x| x["type"] == "step").map(|x| x["loss"].as_f64().unwrap()).collect();
+    let last = m.iter().filter(|x| x["type"] == "epoch").last().unwrap()["train_loss"].as_f64().unwrap();
+    // The fixture's frozen ln_f and small random embedding bound its logits (|logit| < ~2), so the
+    // loss cannot fall far below ln(50257) = 10.8 whatever trains; it must still fall clearly.
+    assert!(last < steps[0] - 1.0, "loss fell from {} to {last}, not clearly", steps[0]);
+    let best = cfg.out.join("best");
+    let adapter: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(best.join("adapter_config.json")).unwrap()).unwrap();
+    assert_eq!(adapter["base_model"], base.display().to_string());
+    assert_eq!(adapter["peft_type"], "LORA");
+
+    // The CLI: --model + --peft.
+    let img = cfg.train_images.join("0000.png");
+    let (code, _, err) = crate::cli::glimpse(&[
+        "caption",
+        "--backend",
+        "cpu",
+        "--model",
+        base.to_str().unwrap(),
+        "--peft",
+        best.to_str().unwrap(),
+        "--max-tokens",
+        "8",
+        img.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+
+    // The page's path (configs as text, files streamed in planned chunks) gives the same caption.
+    let device = burn::tensor::Device::flex();
+    let text = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap();
+    let mut l = Loading::pretrained(
+        &device,
+        &text(base.join("config.json")),
+        Some(&text(base.join("preprocessor_config.json"))),
+        Some(&text(base.join("generation_config.json"))),
+        Some(&text(best.join("adapter_config.json"))),
+        BUNDLED_GPT2_TOKENIZER,
+    )
+    .unwrap();
+    for (part, file) in [("model", base.join("model.safetensors")), ("peft", best.join("adapter_model.safetensors"))] {
+        let bytes = std::fs::read(file).unwrap();
+        let plan = l.open(part, part, &bytes, Some(bytes.len() as u64)).unwrap();
+        for chunk in plan.chunks {
+            for t in chunk.tensors {
+                l.put(part, t.index, bytes[t.start as usize..t.end as usize].to_vec()).unwrap();
+            }
+        }
+    }
+    let streamed = l.finish_captioner().unwrap();
+    let (model, config) = files::load_pretrained(&base, Some(&best), &device).unwrap();
+    let folder = CaptionPipeline::new(model, config, Gpt2Tokenizer::from_bytes(BUNDLED_GPT2_TOKENIZER).unwrap(), &device);
+    let image = glimpse::image::open(&img).unwrap();
+    let g = GenerateConfig { max_new_tokens: 8, ..GenerateConfig::default() };
+    let a = pollster::block_on(streamed.caption(&image, &g)).unwrap();
+    assert_eq!(a, pollster::block_on(folder.caption(&image, &g)).unwrap());
+    eprintln!("LoRA on a published captioner: loss {:.3} -> {last:.3}; caption {:?}", steps[0], a.text);
+}

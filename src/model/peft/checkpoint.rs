@@ -62,6 +62,9 @@ pub struct PeftCheckpoint {
     pub base_encoder: Option<String>,
     /// Id or folder of the decoder it was trained on, when recorded.
     pub base_decoder: Option<String>,
+    /// Id or folder of the published encoder-decoder captioner it was trained on, when recorded
+    /// (then `base_encoder` / `base_decoder` are absent).
+    pub base_model: Option<String>,
 }
 
 /// The version of glimpse's own format written by this build.
@@ -113,7 +116,12 @@ impl PeftCheckpoint {
             }
         };
         let s = |k: &str| o.get(k).and_then(Value::as_str).map(String::from);
-        Ok(Self { method, base_encoder: s("base_encoder"), base_decoder: s("base_decoder").or_else(|| s("base_model_name_or_path")) })
+        Ok(Self {
+            method,
+            base_encoder: s("base_encoder"),
+            base_decoder: s("base_decoder").or_else(|| s("base_model_name_or_path")),
+            base_model: s("base_model"),
+        })
     }
 
     /// Reads `adapter_config.json` from a PEFT folder.
@@ -232,6 +240,9 @@ impl PeftCheckpoint {
         o.insert("peft_type".into(), self.method.name().into());
         o.insert("base_encoder".into(), self.base_encoder.clone().into());
         o.insert("base_decoder".into(), self.base_decoder.clone().into());
+        if let Some(m) = &self.base_model {
+            o.insert("base_model".into(), m.clone().into());
+        }
         o.insert("encoder_hidden_size".into(), encoder_hidden.into());
         o.insert("decoder_hidden_size".into(), decoder_hidden.into());
         o.insert("decoder_layers".into(), layers.into());
