@@ -306,7 +306,7 @@ function hubFolder(id) {
   if (/^https?:\/\//.test(id)) return new Folder({ url: id });
   if (/^[\w.-]+\/[\w.-]+$/.test(id)) return new Folder({ url: `https://huggingface.co/${id}/resolve/main/` });
   throw new DownloadError(
-    `the PEFT checkpoint names its base model as "${id}", which is neither a hub id nor a URL: give its location with ?encoder=URL / ?decoder=URL`,
+    `the PEFT checkpoint names its base model as "${id}", which is neither a hub id nor a URL: give its location with ?model=URL (a published captioner) or ?encoder=URL&decoder=URL`,
   );
 }
 
