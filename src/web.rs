@@ -232,10 +232,10 @@ impl Engine {
         future_to_promise(async move {
             let captioner = captioner?;
             let cfg = generate_config(&options)?;
-            let img = crate::image::decode(&bytes, &name).map_err(js)?;
+            let seen = captioner.seen(&crate::image::decode(&bytes, &name).map_err(js)?);
             drop(bytes);
-            let out = captioner.caption(&img, &cfg).await.map_err(js)?;
-            let seen = image::DynamicImage::ImageRgb8(captioner.seen(&img)).to_rgba8();
+            let out = captioner.caption_seen(&seen, &cfg).await.map_err(js)?;
+            let seen = image::DynamicImage::ImageRgb8(seen).to_rgba8();
             let obj = to_js(&out)?;
             Reflect::set(&obj, &"size".into(), &JsValue::from(seen.width()))?;
             Reflect::set(&obj, &"seen".into(), &Uint8Array::from(seen.as_raw().as_slice()).into())?;

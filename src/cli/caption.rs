@@ -96,11 +96,11 @@ pub fn run(a: CaptionArgs) -> Result<()> {
     let mut captions = BTreeMap::new();
     let mut details = BTreeMap::new();
     for p in &paths {
-        let img = image::open(p)?;
-        let out = pollster::block_on(pipeline.caption(&img, &cfg))?;
+        let seen = pipeline.seen(&image::open(p)?);
+        let out = pollster::block_on(pipeline.caption_seen(&seen, &cfg))?;
         let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("image").to_string();
         if let Some(d) = &a.attention_dir {
-            let fig = super::figure::attention_figure(&pipeline.seen(&img), &out.words, &out.attention, out.grid[0]);
+            let fig = super::figure::attention_figure(&seen, &out.words, &out.attention, out.grid[0]);
             let file = d.join(format!("{stem}.png"));
             fig.save(&file).map_err(|e| Error::image(file.display().to_string(), e.to_string()))?;
         }

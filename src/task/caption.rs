@@ -52,12 +52,17 @@ impl CaptionPipeline {
     /// Captions one decoded image. The start and stop tokens are the model's (a `cfg.eos` of
     /// `u32::MAX`, "never stop", is kept: benchmarks generate a fixed length).
     pub async fn caption(&self, img: &RgbImage, cfg: &GenerateConfig) -> Result<CaptionOutput> {
+        self.caption_seen(&self.seen(img), cfg).await
+    }
+
+    /// Like [`Self::caption`], for an image already prepared by [`Self::seen`] (callers that
+    /// also draw the attention over it resize once).
+    pub async fn caption_seen(&self, seen: &RgbImage, cfg: &GenerateConfig) -> Result<CaptionOutput> {
         let eos = if cfg.eos == u32::MAX { u32::MAX } else { self.config.eos_token };
         let cfg = &GenerateConfig { start: self.config.start_token, eos, ..cfg.clone() };
         cfg.check(&self.model.decoder)?;
-        let seen = self.seen(img);
         let (w, h) = seen.dimensions();
-        let pixels = normalize(&seen, &self.config.preprocess);
+        let pixels = normalize(seen, &self.config.preprocess);
         let pixels = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, h as usize, w as usize]), &self.device); // [1, 3, s, s]
         let enc = self.model.encode(pixels); // [1, 1 + g*g, n_embd]
         let cap = generate(&self.model.decoder, enc, cfg).await?;

@@ -9,6 +9,6 @@ mod common;
 mod metrics;
 pub mod peft_train;
 mod published;
-mod streamed_load;
+pub mod streamed_load;
 mod tokenizer;
 mod train;

@@ -21,9 +21,9 @@ fn text(path: &str) -> String {
     std::fs::read_to_string(fixtures().join(path)).unwrap()
 }
 
-/// Feeds one file to `l` as the page does: the first bytes, then the planned chunks, each
-/// tensor sliced out of its chunk.
-fn stream(l: &mut Loading, part: &str, path: &str) {
+/// Feeds one file (a fixture path, or an absolute one) to `l` as the page does: the first
+/// bytes, then the planned chunks, each tensor sliced out of its chunk.
+pub fn stream(l: &mut Loading, part: &str, path: &str) {
     let bytes = std::fs::read(fixtures().join(path)).unwrap();
     let head = &bytes[..bytes.len().min(1 << 20)];
     let plan = l.open(part, path, head, Some(bytes.len() as u64)).unwrap();

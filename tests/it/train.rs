@@ -443,13 +443,7 @@ fn lora_trains_on_a_published_captioner_and_loads_as_the_page_does() {
     )
     .unwrap();
     for (part, file) in [("model", base.join("model.safetensors")), ("peft", best.join("adapter_model.safetensors"))] {
-        let bytes = std::fs::read(file).unwrap();
-        let plan = l.open(part, part, &bytes, Some(bytes.len() as u64)).unwrap();
-        for chunk in plan.chunks {
-            for t in chunk.tensors {
-                l.put(part, t.index, bytes[t.start as usize..t.end as usize].to_vec()).unwrap();
-            }
-        }
+        crate::streamed_load::stream(&mut l, part, file.to_str().unwrap());
     }
     let streamed = l.finish_captioner().unwrap();
     let (model, config) = files::load_pretrained(&base, Some(&best), &device).unwrap();
