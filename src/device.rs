@@ -38,6 +38,24 @@ impl fmt::Display for Backend {
     }
 }
 
+/// The wgpu device's largest buffer in bytes, recorded when the runtime is set up (one wgpu
+/// device per process).
+static GPU_MAX_BUFFER: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+fn record_limits(setup: &burn::tensor::wgpu::WgpuSetup) {
+    let limits = setup.device.limits();
+    // What one tensor may occupy: it is bound as one storage buffer (as cubecl's page limit).
+    let _ = GPU_MAX_BUFFER.set(limits.max_storage_buffer_binding_size.min(limits.max_buffer_size));
+}
+
+/// The largest tensor, in bytes, that `device` holds in one buffer: the GPU's storage-buffer
+/// limit (128 MiB on lavapipe and WebGPU's baseline; 2 to 4 GiB on most desktop GPUs), or
+/// `None` on the CPU backend (no limit).
+pub fn max_tensor_bytes(device: &Device) -> Option<u64> {
+    device.as_dispatch().identity()?; // only GPU (cubecl) devices have an identity
+    GPU_MAX_BUFFER.get().copied()
+}
+
 /// Initialises the device of `backend` (native). The wgpu runtime is set up once per process;
 /// later calls return the same device.
 #[cfg(not(target_family = "wasm"))]
@@ -46,7 +64,12 @@ pub fn init(backend: Backend) -> Result<Device> {
     match backend {
         Backend::Cpu => Ok(Device::flex()),
         Backend::Wgpu => WGPU
-            .get_or_init(|| Device::wgpu_options().init().map_err(|e| format!("no usable GPU adapter for wgpu: {e}")))
+            .get_or_init(|| {
+                let (device, setup) =
+                    Device::wgpu_options().init_with_setup().map_err(|e| format!("no usable GPU adapter for wgpu: {e}"))?;
+                record_limits(&setup);
+                Ok(device)
+            })
             .clone()
             .map_err(Error::Device),
     }
@@ -55,7 +78,10 @@ pub fn init(backend: Backend) -> Result<Device> {
 /// Initialises the WebGPU device (browser).
 #[cfg(target_family = "wasm")]
 pub async fn init_webgpu() -> Result<Device> {
-    Device::wgpu_options().init_async().await.map_err(|e| Error::Device(format!("WebGPU is not available: {e}")))
+    let (device, setup) =
+        Device::wgpu_options().init_with_setup_async().await.map_err(|e| Error::Device(format!("WebGPU is not available: {e}")))?;
+    record_limits(&setup);
+    Ok(device)
 }
 
 /// Whether wgpu sees a hardware GPU (not a software rasteriser such as lavapipe or llvmpipe).

@@ -78,6 +78,15 @@ pub enum Error {
     /// The compute device could not be initialised or failed.
     #[error("device: {0}")]
     Device(String),
+
+    /// A tensor larger than the GPU's largest storage buffer (checked before the upload, which
+    /// would otherwise fail later inside the GPU runtime).
+    #[error(
+        "{path}: tensor `{tensor}` {shape:?} takes {} MB, more than this GPU's largest buffer ({} MB): \
+         run on a GPU that allows larger buffers, or natively on the CPU backend (--backend cpu)",
+        bytes / 1_000_000, limit / 1_000_000
+    )]
+    TensorTooLarge { path: String, tensor: String, shape: Vec<usize>, bytes: u64, limit: u64 },
 }
 
 impl Error {
@@ -99,5 +108,15 @@ impl Error {
     /// An invalid request.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::Invalid(message.into())
+    }
+
+    /// Names a tensor by its key in the checkpoint file (the model tree's name is shorter).
+    pub fn with_file_key(self, key: &str) -> Self {
+        match self {
+            Self::TensorTooLarge { path, shape, bytes, limit, .. } => {
+                Self::TensorTooLarge { path, tensor: key.to_string(), shape, bytes, limit }
+            }
+            other => other,
+        }
     }
 }

@@ -166,6 +166,15 @@ impl EncoderDecoderConfig {
         let token = |k: &str| o.get(k).and_then(Value::as_u64).map(|t| t as u32);
         let decoder_start_token_id = token("decoder_start_token_id").unwrap_or(decoder.eos_token_id);
         let eos_token_id = token("eos_token_id").unwrap_or(decoder.eos_token_id);
+        if decoder_start_token_id as usize >= decoder.vocab_size {
+            return Err(Error::config(
+                path,
+                format!(
+                    "decoder_start_token_id {decoder_start_token_id} is outside the decoder's vocabulary ({} tokens)",
+                    decoder.vocab_size
+                ),
+            ));
+        }
         Ok(Self { encoder, decoder, decoder_start_token_id, eos_token_id, generation: GenerationDefaults::from_object(&o) })
     }
 }

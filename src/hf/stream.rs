@@ -123,7 +123,7 @@ impl StreamedFile {
             });
         }
         weights.set_source(&self.source);
-        weights.insert(&name, t.dtype, &t.shape, bytes)?;
+        weights.insert(&name, t.dtype, &t.shape, bytes).map_err(|e| e.with_file_key(&t.name))?;
         self.received[index] = true;
         Ok(name)
     }

@@ -236,7 +236,7 @@ impl StreamedTorchFile {
                 continue;
             }
             let tensor = t.gather(data).map_err(|m| bad(&self.source, format!("tensor `{key}`: {m}")))?;
-            weights.insert(name, t.dtype, &t.shape, tensor)?;
+            weights.insert(name, t.dtype, &t.shape, tensor).map_err(|e| e.with_file_key(key))?;
             self.received[j] = true;
             stored.push(name.clone());
         }

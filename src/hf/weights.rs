@@ -32,6 +32,8 @@ pub struct Weights {
     skipped: BTreeSet<String>,
     problems: Vec<TensorProblem>,
     random_std: Option<f64>,
+    /// The device's largest buffer (f32 tensors above it are refused with a clear error).
+    max_tensor_bytes: Option<u64>,
 }
 
 /// Converts little-endian tensor bytes to f32, or `None` for a non-float dtype.
@@ -55,6 +57,7 @@ impl Weights {
             skipped: BTreeSet::new(),
             problems: Vec::new(),
             random_std: None,
+            max_tensor_bytes: crate::device::max_tensor_bytes(device),
         }
     }
 
@@ -84,6 +87,15 @@ impl Weights {
             return Err(Error::Safetensors {
                 path: self.source.clone(),
                 message: format!("tensor `{name}` has {} bytes for shape {shape:?} of {dtype:?}", bytes.len()),
+            });
+        }
+        if let Some(limit) = self.max_tensor_bytes.filter(|&limit| (n * 4) as u64 > limit) {
+            return Err(Error::TensorTooLarge {
+                path: self.source.clone(),
+                tensor: name.to_string(),
+                shape: shape.to_vec(),
+                bytes: (n * 4) as u64,
+                limit,
             });
         }
         let data = match dtype {

@@ -53,6 +53,13 @@ impl GenerateConfig {
                 n - 1
             )));
         }
+        let vocab = decoder.config.vocab_size;
+        if self.start as usize >= vocab {
+            return Err(Error::invalid(format!(
+                "the start token {} (decoder_start_token_id) is outside the decoder's vocabulary of {vocab} tokens",
+                self.start
+            )));
+        }
         Ok(())
     }
 }

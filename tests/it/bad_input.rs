@@ -193,3 +193,31 @@ fn bad_caption_inputs() {
     run(&["--beams", "0", img], &["beam", "at least 1"]);
     run(&["--max-tokens", "100", img], &["max tokens 100", "48 positions"]);
 }
+
+/// A tensor larger than the GPU's largest buffer is refused by name when it arrives (lavapipe:
+/// 128 MiB), not by an allocation failure deep in the GPU runtime; the CPU has no such limit.
+#[test]
+fn tensor_larger_than_the_gpu_buffer() {
+    use glimpse::device::max_tensor_bytes;
+    use glimpse::error::Error;
+    use glimpse::hf::weights::Weights;
+    for (backend, device) in devices() {
+        let Some(limit) = max_tensor_bytes(&device) else {
+            assert_eq!(backend, glimpse::device::Backend::Cpu, "a GPU device states its buffer limit");
+            continue;
+        };
+        if limit > 512 << 20 {
+            eprintln!("skipped: this GPU's buffers hold {limit} bytes (the test allocates one more f32)");
+            continue;
+        }
+        let n = (limit / 4 + 1) as usize;
+        let mut w = Weights::new(&device);
+        w.set_source("big.safetensors");
+        let err = w.insert("decoder.transformer.wte.weight", safetensors::tensor::Dtype::F32, &[n], vec![0; n * 4]).unwrap_err();
+        assert!(matches!(err, Error::TensorTooLarge { .. }), "{err}");
+        let msg = err.to_string();
+        for needle in ["big.safetensors", "decoder.transformer.wte.weight", "largest buffer", "--backend cpu"] {
+            assert!(msg.contains(needle), "message lacks {needle:?}: {msg}");
+        }
+    }
+}

@@ -95,3 +95,17 @@ fn caption_model_cli_uses_the_checkpoint_and_its_generation_config() {
     assert_ne!(code, 0);
     assert!(err.contains("posix.system") || err.contains("os.system") || err.contains("system"), "{err}");
 }
+
+/// A composite config whose start token lies outside the decoder's vocabulary is refused when
+/// read (the CPU backend would panic on the lookup; a GPU would read garbage).
+#[test]
+fn a_start_token_outside_the_vocabulary_is_refused() {
+    let text = std::fs::read_to_string(fixtures().join("ved_vit/config.json")).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    config["decoder_start_token_id"] = 60000.into();
+    let err =
+        glimpse::hf::encoder_decoder::EncoderDecoderConfig::from_json_str(&config.to_string(), "ved/config.json").unwrap_err().to_string();
+    for needle in ["ved/config.json", "decoder_start_token_id 60000", "50257"] {
+        assert!(err.contains(needle), "message lacks {needle:?}: {err}");
+    }
+}
