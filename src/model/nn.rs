@@ -21,11 +21,19 @@ pub enum Layout {
 pub fn linear(w: &mut Weights, prefix: &str, d_in: usize, d_out: usize, bias: bool, layout: Layout) -> Linear {
     let key = format!("{prefix}.weight");
     let weight = match layout {
-        Layout::OutIn => w.take(&key, [d_out, d_in]).transpose(), // [in, out]
+        Layout::OutIn => row_major(w.take(&key, [d_out, d_in]).transpose()), // [in, out]
         Layout::InOut => w.take(&key, [d_in, d_out]),
     };
     let bias = bias.then(|| Param::from_tensor(w.take(&format!("{prefix}.bias"), [d_out])));
     Linear { weight: Param::from_tensor(weight), bias }
+}
+
+/// `t` laid out row-major in a buffer of its own (one copy, at load). A transposed view is
+/// copied by burn's `linear` on every call on the CPU backend: for a ViT-B/16 encoder that was
+/// 35% of its time.
+pub fn row_major(t: Tensor<2>) -> Tensor<2> {
+    let [r, c] = t.dims();
+    t.reshape([r * c]).reshape([r, c]) // a transposed matrix flattened cannot stay a view
 }
 
 /// Loads `{prefix}.weight` / `{prefix}.bias` as a LayerNorm over `d` features.

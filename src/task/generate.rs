@@ -10,7 +10,7 @@ use burn::tensor::Tensor;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::model::gpt2::Gpt2;
+use crate::model::gpt2::{DecoderCache, Gpt2};
 use crate::task::embed::read_vec;
 
 /// Decoding options.
@@ -106,20 +106,26 @@ pub fn banned_tokens(seq: &[u32], n: usize) -> HashSet<u32> {
 /// Decodes one image's encoder states `enc` `[1, src, n]`.
 pub async fn generate(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig) -> Result<Caption> {
     cfg.check(decoder)?;
-    let tokens = if cfg.beams == 1 { greedy(decoder, enc.clone(), cfg).await? } else { beam(decoder, enc.clone(), cfg).await? };
-    let attention = attention_maps(decoder, enc, &tokens, cfg.eos).await?;
+    // The image's cross-attention keys/values, computed once for decoding and for the maps.
+    let fresh = decoder.start(Some(enc)); // [1, h, src, dh] per layer
+    let tokens = if cfg.beams == 1 {
+        greedy(decoder, fresh.clone(), cfg).await?
+    } else {
+        beam(decoder, fresh.select(&vec![0; cfg.beams]), cfg).await? // [beams, h, src, dh] per layer
+    };
+    let attention = attention_maps(decoder, fresh, &tokens, cfg.eos).await?;
     Ok(Caption { tokens, attention })
 }
 
-async fn last_logits(decoder: &Gpt2, rows: &[Vec<u32>], cache: &mut crate::model::gpt2::DecoderCache) -> Result<Vec<Vec<f32>>> {
+async fn last_logits(decoder: &Gpt2, rows: &[Vec<u32>], cache: &mut DecoderCache) -> Result<Vec<Vec<f32>>> {
     let out = decoder.forward(rows, cache, false);
     let [b, t, v] = out.logits.dims();
     let last = out.logits.slice([0..b, t - 1..t, 0..v]).reshape([b, v]); // [b, vocab]
     Ok(read_vec(last).await?.chunks(v).map(<[f32]>::to_vec).collect())
 }
 
-async fn greedy(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig) -> Result<Vec<u32>> {
-    let mut cache = decoder.start(Some(enc));
+/// Greedy decoding from `cache`, fresh for one image.
+async fn greedy(decoder: &Gpt2, mut cache: DecoderCache, cfg: &GenerateConfig) -> Result<Vec<u32>> {
     let mut seq = vec![cfg.start];
     let mut next = vec![cfg.start];
     for _ in 0..cfg.max_new_tokens {
@@ -138,14 +144,12 @@ async fn greedy(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig) -> Result<
 }
 
 /// HF's beam search (`early_stopping=False`, one returned sequence), step for step.
-async fn beam(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig) -> Result<Vec<u32>> {
+/// `cache`: fresh, one row per beam.
+async fn beam(decoder: &Gpt2, mut cache: DecoderCache, cfg: &GenerateConfig) -> Result<Vec<u32>> {
     const NEG: f64 = -1.0e9;
     let nb = cfg.beams;
     let keep = 2 * nb;
     let max_len = 1 + cfg.max_new_tokens;
-    let [_, src, n] = enc.dims();
-    let enc = enc.expand([nb, src, n]); // [beams, src, n]
-    let mut cache = decoder.start(Some(enc));
     let mut running: Vec<(Vec<u32>, f64)> = (0..nb).map(|i| (vec![cfg.start], if i == 0 { 0.0 } else { NEG })).collect();
     let mut finished: Vec<(Vec<u32>, f64, bool)> = vec![(Vec::new(), NEG, false); nb];
     let mut improvable = true;
@@ -212,14 +216,14 @@ async fn beam(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig) -> Result<Ve
 }
 
 /// Cross-attention of each generated token (teacher-forced pass over the final sequence, which
-/// equals the step-wise attention since decoding is causal): `[token][layer][src]`.
-pub async fn attention_maps(decoder: &Gpt2, enc: Tensor<3>, tokens: &[u32], eos: u32) -> Result<Vec<Vec<Vec<f32>>>> {
+/// equals the step-wise attention since decoding is causal): `[token][layer][src]`. `cache`:
+/// fresh for the image (one row).
+pub async fn attention_maps(decoder: &Gpt2, mut cache: DecoderCache, tokens: &[u32], eos: u32) -> Result<Vec<Vec<Vec<f32>>>> {
     let produced = tokens[1..].iter().filter(|&&t| t != eos).count().min(tokens.len() - 1);
     if produced == 0 {
         return Ok(Vec::new());
     }
     let input = tokens[..produced].to_vec(); // each position predicts the next token
-    let mut cache = decoder.start(Some(enc));
     let out = decoder.forward(&[input], &mut cache, true);
     let layers = out.cross_attentions.len();
     let maps: Vec<Tensor<3>> = out.cross_attentions.into_iter().map(|a| a.mean_dim(1).squeeze_dim::<3>(1)).collect(); // [1, t, src] each
