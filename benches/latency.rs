@@ -4,6 +4,11 @@
 //!
 //!     cargo bench --features native --bench latency -- --backend wgpu --clip DIR \
 //!         --encoder DIR --decoder DIR --image PNG [--tokens 10] [--runs 3]
+//!     cargo bench --features native --bench latency -- --backend cpu --model DIR --image PNG
+//!
+//! `--model DIR`: a published captioner (HF `VisionEncoderDecoderModel`) instead of
+//! `--encoder`/`--decoder`; benches/web/bench.mjs runs it so. Prints one JSON line: the medians,
+//! the load time and the last caption's token ids.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -44,20 +49,34 @@ fn main() {
             .collect();
         out["embed_s"] = median(times).into();
     }
-    if let (Some(enc), Some(dec)) = (arg("--encoder"), arg("--decoder")) {
-        let (model, config) = files::load(&PathBuf::from(enc), &PathBuf::from(dec), None, &device, false).unwrap();
+    let t = Instant::now();
+    let loaded = match (arg("--model"), arg("--encoder"), arg("--decoder")) {
+        (Some(dir), _, _) => Some(files::load_pretrained(&PathBuf::from(dir), None, &device)),
+        (None, Some(enc), Some(dec)) => Some(files::load(&PathBuf::from(enc), &PathBuf::from(dec), None, &device, false)),
+        _ => None,
+    }
+    .map(|r| {
+        r.unwrap_or_else(|e| {
+            eprintln!("error: {e}"); // e.g. a tensor over the GPU's buffer limit: the caller reports it
+            std::process::exit(1)
+        })
+    });
+    if let Some((model, config)) = loaded {
+        out["load_s"] = t.elapsed().as_secs_f64().into();
         let pipeline = CaptionPipeline::new(model, config, Gpt2Tokenizer::from_bytes(BUNDLED_GPT2_TOKENIZER).unwrap(), &device);
         // No stop token: every run generates exactly `tokens` tokens.
         let cfg = GenerateConfig { beams: 1, max_new_tokens: tokens, eos: u32::MAX, ..GenerateConfig::default() };
         let _ = pollster::block_on(pipeline.caption(&image, &cfg)).unwrap();
+        let mut ids = vec![];
         let times = (0..runs)
             .map(|_| {
                 let t = Instant::now();
-                let _ = pollster::block_on(pipeline.caption(&image, &cfg)).unwrap();
+                ids = pollster::block_on(pipeline.caption(&image, &cfg)).unwrap().tokens;
                 t.elapsed().as_secs_f64()
             })
             .collect();
         out["caption_s"] = median(times).into();
+        out["ids"] = ids.into();
     }
     println!("{out}");
 }

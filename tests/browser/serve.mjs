@@ -27,7 +27,8 @@ const TYPES = {
   '.svg': 'image/svg+xml',
 };
 
-export function serve({ mounts, port = 0, host = '127.0.0.1' }) {
+// `headers`: more response headers for every file (the benchmark's cross-origin isolation).
+export function serve({ mounts, port = 0, host = '127.0.0.1', headers: extra = {} }) {
   const log = [];
   const sorted = mounts.map((m) => ({ ...m, dir: path.resolve(m.dir) })).sort((a, b) => b.prefix.length - a.prefix.length);
   const server = http.createServer(async (req, res) => {
@@ -53,6 +54,7 @@ export function serve({ mounts, port = 0, host = '127.0.0.1' }) {
       'Cache-Control': 'no-cache',
       'Access-Control-Allow-Origin': '*',
       'Access-Control-Expose-Headers': 'Content-Range, Content-Length',
+      ...extra,
     };
     const range = mount.ranges !== false && /^bytes=(\d+)-(\d*)$/.exec(req.headers.range || '');
     if (range) {
