@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 /// The backends glimpse runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
-    /// burn's multi-threaded pure-Rust CPU backend (native only).
+    /// burn's pure-Rust CPU backend (Flex): multi-threaded natively, one thread in the browser.
     #[default]
     Cpu,
     /// wgpu: the GPU through Vulkan/Metal/DX12, or WebGPU in the browser.

@@ -38,18 +38,22 @@ struct State {
     loading: RefCell<Option<Loading>>,
 }
 
-/// The models of one page, on the WebGPU device.
+/// The models of one page, on its device (WebGPU, or the CPU in WebAssembly).
 #[wasm_bindgen]
 pub struct Engine {
     state: Rc<State>,
 }
 
-/// Starts the engine: requests the WebGPU device (with the adapter's own limits, so GPT-2's
-/// 147 MiB embedding fits in one buffer).
+/// Starts the engine on `backend`: `"webgpu"` (the default) requests the WebGPU device with the
+/// adapter's own limits, so GPT-2's 147 MiB embedding fits in one buffer; `"cpu"` runs burn's
+/// CPU backend inside WebAssembly (one thread; for browsers without a usable GPU).
 #[wasm_bindgen(js_name = createEngine)]
-pub async fn create_engine() -> Result<Engine, JsValue> {
+pub async fn create_engine(backend: Option<String>) -> Result<Engine, JsValue> {
     console_error_panic_hook::set_once();
-    let device = crate::device::init_webgpu().await.map_err(js)?;
+    let device = match backend.as_deref().unwrap_or("webgpu").parse().map_err(js)? {
+        crate::device::Backend::Wgpu => crate::device::init_webgpu().await.map_err(js)?,
+        crate::device::Backend::Cpu => Device::flex(),
+    };
     let state = State { device, clip: RefCell::new(None), captioner: RefCell::new(None), loading: RefCell::new(None) };
     Ok(Engine { state: Rc::new(state) })
 }

@@ -77,8 +77,11 @@ function fmtTime(s) {
 
 function renderStatus() {
   const parts = [];
-  if (!state.ready) parts.push('Starting WebGPU…');
-  else {
+  if (!state.ready) parts.push('Starting…');
+  else if (state.adapter.backend === 'cpu') {
+    const why = { 'software-adapter': 'the only GPU adapter is a software one', 'no-webgpu': 'no WebGPU' }[state.adapter.why];
+    parts.push(`CPU (WebAssembly, one thread${why ? `; ${why}` : ''})`);
+  } else {
     const a = state.adapter.adapter;
     const name = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'unnamed adapter';
     parts.push(`GPU: ${name}${state.adapter.fallback ? ' (software fallback)' : ''}; f16 ${state.adapter.f16 ? 'available' : 'not available'}`);
@@ -779,14 +782,19 @@ if (params.get('clip')) {
 
 $('labels').value = DEFAULT_LABELS.join('\n');
 renderStatus();
-const ready = call('init').then(
+// ?backend=webgpu|cpu overrides the choice (auto: WebGPU on a hardware adapter, else the CPU).
+const backend = ['webgpu', 'cpu'].includes(params.get('backend')) ? params.get('backend') : 'auto';
+const WEBGPU_WHERE =
+  'WebGPU works in Chrome and Edge 113+ on Windows, macOS and ChromeOS, Chrome 121+ on Android, Safari 26+, and Firefox 141+ on Windows. On Linux, start Chrome with --enable-unsafe-webgpu (or enable chrome://flags/#enable-unsafe-webgpu).';
+const ready = call('init', { backend }).then(
   async (info) => {
-    if (!info.webgpu) {
+    if (!info.backend) {
       $('status').textContent = 'WebGPU is not available.';
-      showBanner(
-        'This browser does not offer WebGPU, which glimpse needs. It works in Chrome and Edge 113+ on Windows, macOS and ChromeOS, Chrome 121+ on Android, Safari 26+, and Firefox 141+ on Windows. On Linux, start Chrome with --enable-unsafe-webgpu (or enable chrome://flags/#enable-unsafe-webgpu).',
-      );
+      showBanner(`This browser offers no WebGPU adapter (asked for by ?backend=webgpu). ${WEBGPU_WHERE} Without the parameter glimpse runs on the CPU instead.`);
       return info;
+    }
+    if (info.why === 'no-webgpu') {
+      showBanner(`No WebGPU here: glimpse runs on the CPU in WebAssembly, which is slower on large models (a caption with ViT-base + GPT-2 takes seconds). ${WEBGPU_WHERE}`);
     }
     state.ready = true;
     state.adapter = info;

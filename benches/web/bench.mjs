@@ -1,6 +1,6 @@
 // Benchmark (not a test): caption latency of a full-size ViT-base/16 + GPT-2 (124M) captioner with
 // random weights, in one headless Chromium on one WebGPU adapter: glimpse's page (its worker, the
-// wasm build on WebGPU) next to transformers.js (@huggingface/transformers with onnxruntime-web,
+// wasm build on WebGPU, and on the CPU inside WebAssembly) next to transformers.js (@huggingface/transformers with onnxruntime-web,
 // the ONNX export of the same weights) on WebGPU and on its WebAssembly CPU backend; then glimpse
 // natively (benches/latency.rs) on the CPU backend and on wgpu, and PyTorch on the CPU
 // (torch_caption.py, with --python). Every runtime's token ids are checked against HF `generate`
@@ -9,7 +9,7 @@
 //   python benches/web/make_bench_model.py /tmp/vit-gpt2-random      (once; see its docstring)
 //   (cd benches/web && npm install --ignore-scripts)                   (once)
 //   node benches/web/bench.mjs /tmp/vit-gpt2-random [--tokens 20] [--runs 1] [--python /tmp/bv/bin/python]
-//        [--only glimpse,tjs-webgpu,tjs-wasm,cpu,wgpu,torch]
+//        [--only glimpse,glimpse-cpu,tjs-webgpu,tjs-wasm,cpu,wgpu,torch]
 //
 // Needs ./build.sh web (www/pkg). A caption = decode the image bytes, preprocess, encode, greedy
 // steps with the stop token held off. Per runtime: one warm-up caption of 1 token (shader
@@ -35,7 +35,7 @@ const arg = (name, dflt) => {
 const modelDir = path.resolve(process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : '/tmp/vit-gpt2-random');
 const TOKENS = Number(arg('--tokens', 20));
 const RUNS = Number(arg('--runs', 1));
-const only = arg('--only', 'glimpse,tjs-webgpu,tjs-wasm,cpu,wgpu,torch').split(',');
+const only = arg('--only', 'glimpse,glimpse-cpu,tjs-webgpu,tjs-wasm,cpu,wgpu,torch').split(',');
 const python = arg('--python', null);
 const out = arg('--out', path.join(repo, 'target/bench-web.json'));
 
@@ -57,6 +57,7 @@ const agree = (ids) => {
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const log = (row) => console.error(JSON.stringify(row));
 const rows = [];
+let adapter = null;
 
 const modelName = path.basename(modelDir);
 const { server, url } = await serve({
@@ -77,7 +78,6 @@ const browser = await chromium.launchPersistentContext(mkdtempSync(path.join(os.
   args: ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
 });
 browser.setDefaultTimeout(0);
-let adapter = null;
 
 // `fn(argument, tokens)` in the page returns the token ids of one caption.
 async function timed(page, fn, argument) {
@@ -105,22 +105,24 @@ function summary(first_s, caption_s, ids) {
   return { caption_s, first_s, per_token_s: (caption_s - first_s) / Math.max(TOKENS - 1, 1), ids, agree: agree(ids) };
 }
 
-if (only.includes('glimpse')) {
+for (const backend of ['webgpu', 'cpu']) {
+  const key = backend === 'webgpu' ? 'glimpse' : 'glimpse-cpu';
+  if (!only.includes(key)) continue;
   const page = await browser.newPage();
   page.on('console', (m) => m.type() === 'error' && console.error('page:', m.text()));
-  await page.goto(url);
+  await page.goto(`${url}?backend=${backend}`);
   const info = await page.evaluate(() => window.glimpse.ready);
-  adapter = info.adapter;
+  adapter ??= info.adapter;
   const t0 = Date.now();
   await page.evaluate((m) => window.glimpse.call('loadCaptioner', { model: { url: `${location.origin}/models/${m}/` } }), modelName);
   const load_s = (Date.now() - t0) / 1000;
-  console.error(`glimpse: loaded in ${load_s.toFixed(1)} s`);
+  console.error(`glimpse ${backend}: loaded in ${load_s.toFixed(1)} s`);
   const r = await timed(
     page,
     async ({ bytes, tokens }) => (await window.glimpse.call('caption', { bytes: new Uint8Array(bytes), name: 'bench.png', options: { beams: 1, maxTokens: tokens, noStop: true } })).tokens,
     { bytes },
   );
-  rows.push({ runtime: 'glimpse, Chromium WebGPU', load_s, ...r });
+  rows.push({ runtime: `glimpse, Chromium ${backend === 'webgpu' ? 'WebGPU' : 'WebAssembly (CPU)'}`, load_s, ...r });
   log(rows.at(-1));
   await page.close();
 }

@@ -67,7 +67,7 @@ const browser = await chromium.launchPersistentContext(mkdtempSync(path.join(os.
   args: ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
 });
 const page = browser.pages()[0] || (await browser.newPage());
-await page.goto(url);
+await page.goto(`${url}?backend=webgpu`);
 const info = await page.evaluate(() => window.glimpse.ready);
 const bytes = [...readFileSync(image)];
 

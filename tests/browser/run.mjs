@@ -140,7 +140,8 @@ function maxDiff(a, b) {
   return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 }
 
-const query = '?clip=/fixtures/clip_a/&encoder=/fixtures/clip_a/&decoder=/fixtures/gpt2_xattn/';
+// backend=webgpu: SwiftShader is a software adapter, which the page would otherwise skip for the CPU.
+const query = '?backend=webgpu&clip=/fixtures/clip_a/&encoder=/fixtures/clip_a/&decoder=/fixtures/gpt2_xattn/';
 const browser = await launch();
 const page = browser.pages()[0] || (await browser.newPage());
 const consoleErrors = [];
@@ -151,7 +152,7 @@ const report = {};
 await step('page starts on WebGPU and reports the adapter', async () => {
   await page.goto(url + query);
   const info = await page.evaluate(() => window.glimpse.ready);
-  assert.ok(info.webgpu, 'no WebGPU');
+  assert.equal(info.backend, 'webgpu', 'not on WebGPU');
   const status = await page.textContent('#status');
   assert.match(status, /GPU: .*f16 (available|not available)/);
   report.adapter = info.adapter;
@@ -315,7 +316,7 @@ await step('a server without range support: the file is streamed, same results',
 
 await step('a PEFT checkpoint loads and captions as natively', async () => {
   const p2 = await browser.newPage();
-  await p2.goto(`${url}?clip=/fixtures/clip_a/&peft=/fixtures/peft_b/&encoder=/fixtures/clip_b/&decoder=/fixtures/gpt2_plain/`);
+  await p2.goto(`${url}?backend=webgpu&clip=/fixtures/clip_a/&peft=/fixtures/peft_b/&encoder=/fixtures/clip_b/&decoder=/fixtures/gpt2_plain/`);
   await p2.evaluate(() => window.glimpse.ready);
   await captionOptions(p2, PEFT_CAPTION);
   await p2.setInputFiles('#file-input', [path.join(zsDir, '1_0.png')]);
@@ -327,7 +328,7 @@ await step('a PEFT checkpoint loads and captions as natively', async () => {
 
 await step('a published captioner (ViT + GPT-2 VisionEncoderDecoderModel) captions as natively', async () => {
   const p4 = await browser.newPage();
-  await p4.goto(`${url}?clip=/fixtures/clip_a/&model=/fixtures/ved_vit/`);
+  await p4.goto(`${url}?backend=webgpu&clip=/fixtures/clip_a/&model=/fixtures/ved_vit/`);
   await p4.evaluate(() => window.glimpse.ready);
   await captionOptions(p4, PEFT_CAPTION);
   await p4.setInputFiles('#file-input', [path.join(fixtures, 'images/portrait.png')]);
@@ -344,7 +345,7 @@ await step('a published captioner (ViT + GPT-2 VisionEncoderDecoderModel) captio
 
 await step('a published captioner saved as pytorch_model.bin loads in the page (pickle read as data)', async () => {
   const p5 = await browser.newPage();
-  await p5.goto(`${url}?clip=/fixtures/clip_a/&model=/fixtures/ved_vit_bin/`);
+  await p5.goto(`${url}?backend=webgpu&clip=/fixtures/clip_a/&model=/fixtures/ved_vit_bin/`);
   await p5.evaluate(() => window.glimpse.ready);
   await captionOptions(p5, PEFT_CAPTION);
   await p5.setInputFiles('#file-input', [path.join(fixtures, 'images/portrait.png')]);
@@ -352,7 +353,7 @@ await step('a published captioner saved as pytorch_model.bin loads in the page (
   assert.deepEqual(await p5.evaluate(() => window.glimpse.state.photos[0].caption.tokens), vedDetails.portrait.tokens);
   const bins = log.filter((r) => r.path.endsWith('ved_vit_bin/pytorch_model.bin'));
   assert.ok(bins.every((r) => r.range), 'every read of the .bin is a range request');
-  await p5.goto(`${url}?clip=/fixtures/clip_a/&model=/fixtures/evil_pickle/`);
+  await p5.goto(`${url}?backend=webgpu&clip=/fixtures/clip_a/&model=/fixtures/evil_pickle/`);
   await p5.evaluate(() => window.glimpse.ready);
   await p5.click('#caption-all');
   await until(p5, () => !document.getElementById('banner').hidden, null, 'the refusal', true);
@@ -362,7 +363,7 @@ await step('a published captioner saved as pytorch_model.bin loads in the page (
 
 await step('peak wasm memory while loading stays near the largest tensor, whatever the file size', async () => {
   const p3 = await browser.newPage();
-  await p3.goto(url);
+  await p3.goto(`${url}?backend=webgpu`);
   await p3.evaluate(() => window.glimpse.ready);
   const mem = () => p3.evaluate(() => window.glimpse.call('memory'));
   const base = await mem();
@@ -381,12 +382,39 @@ await step('peak wasm memory while loading stays near the largest tensor, whatev
   await p3.close();
 });
 
-await step('no WebGPU: the page says so and which browsers work', async () => {
+await step('no usable GPU: the page runs on the CPU in WebAssembly, says why, and equals the CLI', async () => {
+  // A software adapter (SwiftShader) is skipped by default.
+  const sw = await browser.newPage();
+  await sw.goto(url);
+  const swInfo = await sw.evaluate(() => window.glimpse.ready);
+  assert.equal(swInfo.backend, 'cpu');
+  assert.equal(swInfo.why, 'software-adapter');
+  assert.match(await sw.textContent('#status'), /CPU \(WebAssembly.*software/);
+  await sw.close();
+  // No WebGPU at all: a banner says where WebGPU works, and everything runs on the CPU.
   const plain = await launch({ args: FLAGS.filter((f) => f !== '--enable-unsafe-webgpu').concat(['--disable-webgpu']) });
   const p = plain.pages()[0] || (await plain.newPage());
-  await p.goto(url);
+  const errors = [];
+  p.on('pageerror', (e) => errors.push(String(e)));
+  await p.goto(url + query.replace('backend=webgpu&', ''));
+  const info = await p.evaluate(() => window.glimpse.ready);
+  assert.equal(info.backend, 'cpu');
   await p.waitForFunction(() => !document.getElementById('banner').hidden, null, { timeout: 60000 });
-  assert.match(await p.textContent('#banner-text'), /WebGPU.*Chrome/);
+  assert.match(await p.textContent('#banner-text'), /No WebGPU.*CPU.*Chrome/);
+  await captionOptions(p, CAPTION);
+  await p.setInputFiles('#labels-file', path.join(zsDir, 'id2label.json'));
+  await p.fill('#templates', TEMPLATES.join('\n'));
+  await p.setInputFiles('#file-input', zsImages.map((f) => path.join(zsDir, f)));
+  await until(p, (n) => window.glimpse.state.photos.length === n && window.glimpse.state.photos.every((x) => x.probs && x.caption), zsImages.length, 'CPU zero-shot and captions', true); // the no-WebGPU notice stays up
+  const got = await p.evaluate(() => window.glimpse.state.photos.map((x) => ({ name: x.name, probs: [...x.probs], tokens: x.caption.tokens })));
+  let worst = 0;
+  for (const g of got) {
+    worst = Math.max(worst, maxDiff(g.probs, classify.predictions.find((x) => path.basename(x.image) === g.name).probs));
+    assert.deepEqual(g.tokens, details[g.name.replace(/\.png$/, '')].tokens, `CPU tokens of ${g.name}`);
+  }
+  report.cpuZeroShotMaxDiff = worst;
+  assert.ok(worst < 1e-3, `CPU probabilities differ from native by ${worst}`);
+  assert.deepEqual(errors, []);
   await plain.close();
 });
 
