@@ -37,7 +37,7 @@ impl VitModel {
         let embeddings = ClipVisionEmbeddings {
             class_embedding: Param::from_tensor(w.take(&format!("{e}.cls_token"), [1, 1, d]).reshape([d])),
             patch_embedding: Linear {
-                weight: Param::from_tensor(conv.reshape([d, ch * ps * ps]).transpose()), // [c*p*p, d]
+                weight: Param::from_tensor(crate::model::nn::row_major(conv.reshape([d, ch * ps * ps]).transpose())), // [c*p*p, d]
                 bias: Some(Param::from_tensor(bias)),
             },
             position_embedding: Param::from_tensor(

@@ -26,7 +26,7 @@ impl ClipVisionEmbeddings {
     pub fn load(w: &mut Weights, p: &str, c: &VisionConfig) -> Self {
         let (d, ps, ch) = (c.tower.hidden_size, c.patch_size, c.num_channels);
         let conv = w.take(&format!("{p}.patch_embedding.weight"), [d, ch, ps, ps]); // [d, c, p, p]
-        let weight = conv.reshape([d, ch * ps * ps]).transpose(); // [c*p*p, d]
+        let weight = crate::model::nn::row_major(conv.reshape([d, ch * ps * ps]).transpose()); // [c*p*p, d]
         Self {
             class_embedding: Param::from_tensor(w.take(&format!("{p}.class_embedding"), [d])),
             patch_embedding: Linear { weight: Param::from_tensor(weight), bias: None },
