@@ -2,6 +2,7 @@
 //! fixture checkpoints (tests/fixtures/make_fixtures.py), the CLI, and bad input.
 
 mod bad_input;
+mod image_corpus;
 pub mod caption_parity;
 pub mod cli;
 mod clip_parity;
