@@ -147,3 +147,54 @@ fn eval_and_score_commands() {
         glimpse(&["eval", "--pred", c.join("pred.json").to_str().unwrap(), "--refs", tmp.path().join("ann.json").to_str().unwrap()]);
     assert!(code != 0 && err.contains("prediction for `00000`"), "{err}");
 }
+
+fn ptb_fixture(name: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("ptb").join(name)).unwrap()).unwrap()
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+}
+
+/// 7,400 captions of every kind (tests/fixtures/make_ptb_fixtures.py), each batch one
+/// pycocoevalcap call: raw Java tokens and pycocoevalcap's filtered strings, all equal.
+#[test]
+fn ptb_tokens_equal_java_on_the_caption_corpus() {
+    let cases = ptb_fixture("cases.json");
+    let (mut total, mut bad) = (0, Vec::new());
+    for b in cases["batches"].as_array().unwrap() {
+        let name = b["name"].as_str().unwrap();
+        let caps = strings(&b["captions"]);
+        let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
+        let raw: Vec<Vec<String>> = b["raw"].as_array().unwrap().iter().map(strings).collect();
+        let filtered = strings(&b["filtered"]);
+        let (got_raw, got) = (ptb::corpus_tokens(&caps), ptb::tokenize_corpus(&caps));
+        assert_eq!((got_raw.len(), got.len()), (raw.len(), filtered.len()), "{name}: line count");
+        for i in 0..raw.len() {
+            total += 1;
+            if got_raw[i] != raw[i] || got[i].join(" ") != filtered[i] {
+                bad.push(format!("{name}[{i}] {:?}\n  java {:?}\n  ours {:?}", caps.get(i), raw[i], got_raw[i]));
+            }
+        }
+    }
+    assert!(total >= 5000, "corpus too small: {total}");
+    assert!(bad.is_empty(), "{} of {total} captions tokenised differently:\n{}", bad.len(), bad.join("\n"));
+}
+
+/// CIDEr-D on 1,000 images x 5 references drawn from that corpus, against pycocoevalcap.
+#[test]
+fn cider_d_equals_pycocoevalcap_on_the_caption_corpus() {
+    let caps = strings(&ptb_fixture("cases.json")["batches"][0]["captions"]);
+    let c = ptb_fixture("cider.json");
+    let pick = |j: &serde_json::Value| caps[j.as_u64().unwrap() as usize].clone();
+    let refs: Vec<Vec<String>> = c["refs"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(pick).collect()).collect();
+    let cands: Vec<String> = c["cands"].as_array().unwrap().iter().map(pick).collect();
+    assert_eq!(cands.len(), 1000);
+    let got = cider_d(&cands, &refs);
+    let want = c["score"].as_f64().unwrap();
+    assert!((got.score - want).abs() < 1e-6, "corpus CIDEr-D {} vs pycocoevalcap {want}", got.score);
+    for (i, (a, b)) in got.per_image.iter().zip(c["per_image"].as_array().unwrap()).enumerate() {
+        let b = b.as_f64().unwrap();
+        assert!((a - b).abs() < 1e-6, "image {i}: CIDEr-D {a} vs pycocoevalcap {b}");
+    }
+}

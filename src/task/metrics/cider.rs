@@ -5,15 +5,17 @@
 
 use std::collections::HashMap;
 
-use super::ptb::tokenize;
+use super::ptb::tokenize_corpus;
 
 const N: usize = 4;
 const SIGMA: f64 = 6.0;
 
 type Ngram = Vec<String>;
 
-fn counts(sentence: &str) -> HashMap<Ngram, f64> {
-    let words: Vec<String> = sentence.split_whitespace().map(String::from).collect();
+fn counts(tokens: &[String]) -> HashMap<Ngram, f64> {
+    // pycocoevalcap's `precook` splits the joined string on any whitespace, so tokens that
+    // keep an inner U+00A0 (`1 1/2`) count as two words.
+    let words: Vec<String> = tokens.iter().flat_map(|t| t.split_whitespace()).map(String::from).collect();
     let mut c = HashMap::new();
     for k in 1..=N {
         for w in words.windows(k) {
@@ -40,14 +42,19 @@ pub struct Cider {
 }
 
 /// CIDEr-D of `candidates[i]` against `references[i]` (raw captions; tokenised here as
-/// pycocoevalcap does).
+/// COCOEvalCap does: all references, image by image, in one tokenizer call, all candidates in
+/// another, so that the few rules that look past a caption's end see the same neighbours).
 pub fn cider_d(candidates: &[String], references: &[Vec<String>]) -> Cider {
     assert_eq!(candidates.len(), references.len(), "one reference set per candidate");
     if candidates.is_empty() {
         return Cider { score: 0.0, per_image: vec![] };
     }
-    let cands: Vec<HashMap<Ngram, f64>> = candidates.iter().map(|c| counts(&tokenize(c))).collect();
-    let refs: Vec<Vec<HashMap<Ngram, f64>>> = references.iter().map(|rs| rs.iter().map(|r| counts(&tokenize(r))).collect()).collect();
+    let cand_strs: Vec<&str> = candidates.iter().map(String::as_str).collect();
+    let cands: Vec<HashMap<Ngram, f64>> = tokenize_corpus(&cand_strs).iter().map(|c| counts(c)).collect();
+    let ref_strs: Vec<&str> = references.iter().flatten().map(String::as_str).collect();
+    let mut ref_toks = tokenize_corpus(&ref_strs).into_iter();
+    let refs: Vec<Vec<HashMap<Ngram, f64>>> =
+        references.iter().map(|rs| rs.iter().map(|_| counts(&ref_toks.next().unwrap_or_default())).collect()).collect();
     let mut df: HashMap<&Ngram, f64> = HashMap::new();
     for rs in &refs {
         let mut seen: std::collections::HashSet<&Ngram> = std::collections::HashSet::new();
