@@ -558,6 +558,14 @@ fn decode_scan(
             }
         }
     }
+    if br.ran_short {
+        let detail = format!(
+            "the data of scan {scan_no} stops early at byte {} of {} (a marker cuts it short); Pillow would fill the rest of the picture with grey",
+            br.pos,
+            data.len()
+        );
+        return Err((Fail::Corrupt(detail), br.pos));
+    }
     Ok((br.pos, br.unread_marker))
 }
 

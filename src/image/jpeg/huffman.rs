@@ -4,7 +4,9 @@
 //!
 //! - a marker inside entropy data ends it: the bit buffer is padded with zero bits, the MCU in
 //!   progress is finished from those, and later MCUs of that restart segment are left as they
-//!   are (zero coefficients, i.e. flat grey, in a sequential scan);
+//!   are (zero coefficients, i.e. flat grey, in a sequential scan). libjpeg (and so Pillow)
+//!   returns that picture with a warning; glimpse refuses it, since the grey is invented
+//!   ([`BitReader::ran_short`], checked after each scan);
 //! - an invalid Huffman code decodes as symbol 0 after 17 bits;
 //! - running past the end of the file (no marker) is what libjpeg reports as a suspension, which
 //!   Pillow turns into "image file is truncated": here it is [`Suspend`].
@@ -116,11 +118,14 @@ pub struct BitReader<'a> {
     pub unread_marker: u8,
     /// `entropy->insufficient_data`.
     pub insufficient: bool,
+    /// Whether bits were ever wanted past a marker in this scan: libjpeg's "premature end of data
+    /// segment" warning, after which it fills the rest of the segment with grey. Never reset.
+    pub ran_short: bool,
 }
 
 impl<'a> BitReader<'a> {
     pub fn new(data: &'a [u8], pos: usize) -> Self {
-        BitReader { data, pos, buf: 0, bits: 0, unread_marker: 0, insufficient: false }
+        BitReader { data, pos, buf: 0, bits: 0, unread_marker: 0, insufficient: false, ran_short: false }
     }
 
     fn fill(&mut self, nbits: i32) -> Result<(), Suspend> {
@@ -155,6 +160,7 @@ impl<'a> BitReader<'a> {
     fn no_more(&mut self, nbits: i32) -> Result<(), Suspend> {
         if nbits > self.bits {
             self.insufficient = true;
+            self.ran_short = true;
             self.buf <<= (MIN_GET_BITS - self.bits) as u32;
             self.bits = MIN_GET_BITS;
         }

@@ -15,11 +15,12 @@
 //! - [`upsample`]: `jdsample.c` fancy upsampling (h2v1, h1v2, h2v2) and integral replication;
 //! - [`color`]: `jdcolor.c` fixed-point YCbCr->RGB and YCCK->CMYK.
 //!
-//! Truncation follows Pillow: data that ends inside the entropy-coded data of the image (or, for
-//! a progressive or multi-scan file, anywhere before the end-of-image marker) is an error
-//! ("image file is truncated" in Pillow); a single-scan image whose data is complete but whose
-//! EOI marker is missing decodes. Files where a marker cuts a scan short decode with libjpeg's
-//! grey fill, as Pillow does.
+//! Truncation follows Pillow: data that ends where libjpeg still wants bytes (inside the
+//! entropy-coded data of the image or, for a progressive or multi-scan file, anywhere before
+//! the end-of-image marker) is an error ("image file is truncated" in Pillow). One deliberate
+//! difference: where a marker cuts a scan short (a file cut and then closed with an EOI, a
+//! damaged byte that reads as a marker), libjpeg warns and paints the rest of the segment grey,
+//! and Pillow returns that picture; glimpse refuses the file, since those pixels are invented.
 //!
 //! Progressive files whose low AC coefficients are not fully refined by the end of the data get
 //! libjpeg's inter-block smoothing ([`smooth`]), as in Pillow.
