@@ -25,10 +25,14 @@ pub struct CaptionPipeline {
 /// One image's caption.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CaptionOutput {
-    /// The sequence as HF `generate` returns it (start token, words, stop token if produced).
+    /// The sequence exactly as HF `generate` returns it: the decoder start token first, then the
+    /// generated tokens, then the stop token if one was produced. Not aligned with `words`.
     pub tokens: Vec<u32>,
     /// The caption text (special tokens skipped, trimmed).
     pub text: String,
+    /// The generated word tokens' ids (no start or stop token): `tokens` without its first
+    /// element and its final stop token. `word_ids`, `words` and `attention` are aligned.
+    pub word_ids: Vec<u32>,
     /// Each word token's own text, for chips and panel titles.
     pub words: Vec<String>,
     /// The patch grid `[rows, cols]` the attention maps cover.
@@ -70,6 +74,13 @@ impl CaptionPipeline {
         let text = self.tokenizer.decode(words)?.trim().to_string();
         let pieces = self.tokenizer.pieces(words)?;
         let g = self.config.encoder.vision.grid();
-        Ok(CaptionOutput { tokens: cap.tokens.clone(), text, words: pieces, grid: [g, g], attention: cap.attention })
+        Ok(CaptionOutput {
+            tokens: cap.tokens.clone(),
+            text,
+            word_ids: words.to_vec(),
+            words: pieces,
+            grid: [g, g],
+            attention: cap.attention,
+        })
     }
 }

@@ -177,6 +177,11 @@ fn caption_writes_dlcv_json_and_details_matching_hf() {
     assert_eq!(d["portrait"]["grid"], serde_json::json!([4, 4]));
     let att = d["portrait"]["attention"].as_array().unwrap();
     assert_eq!(att.len(), 12);
+    // tokens is HF's sequence (start token first); word_ids, words and attention are aligned.
+    let (tokens, word_ids) = (d["portrait"]["tokens"].as_array().unwrap(), d["portrait"]["word_ids"].as_array().unwrap());
+    assert_eq!(word_ids.len(), att.len());
+    assert_eq!(d["portrait"]["words"].as_array().unwrap().len(), att.len());
+    assert_eq!(&tokens[1..1 + word_ids.len()], &word_ids[..], "word_ids are tokens without the start token");
     let first = att[0].as_array().unwrap();
     assert_eq!(first.len(), 2, "one map per decoder layer");
     let probs: Vec<f64> = first[0].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
