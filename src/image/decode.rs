@@ -89,12 +89,14 @@ pub fn decode_rgb(bytes: &[u8], limits: &Limits) -> Result<RgbImage, DecodeError
 fn jpeg_decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, DecodeError> {
     const JPEG: &str = "JPEG";
     let j = jpeg::decode(bytes, limits.max_pixels).map_err(|e| match e {
-        jpeg::JpegError::Truncated { .. } => DecodeError::truncated(JPEG, e),
+        jpeg::JpegError::Truncated { context, offset, len } => {
+            DecodeError::truncated(JPEG, format!("the file ends inside {context} (at byte {offset} of {len})"))
+        }
         jpeg::JpegError::Unsupported(what) => DecodeError::Feature { format: JPEG, detail: what },
         jpeg::JpegError::TooLarge { width, height } => {
             DecodeError::TooLarge { width: width.into(), height: height.into(), max_side: limits.max_side, max_pixels: limits.max_pixels }
         }
-        other => DecodeError::corrupt(JPEG, other),
+        jpeg::JpegError::Corrupt(detail) => DecodeError::corrupt(JPEG, detail),
     })?;
     limits.check(j.width, j.height)?;
     let rgb = match j.color {

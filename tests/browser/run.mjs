@@ -273,6 +273,40 @@ await step('a corrupt image gets a clear message and the page keeps working', as
   report.corruptImageMessage = msg;
 });
 
+// Real-world files from the image corpus (tests/fixtures/make_image_corpus.py): a portrait 4:2:0
+// JPEG, an EXIF-rotated 4:2:0 JPEG and WebP, GIFs with transparency and a frame offset, 16-bit
+// and palette+tRNS PNGs; and a truncated JPEG, refused as Pillow refuses it.
+const CORPUS = path.join(fixtures, 'image_corpus');
+const CORPUS_SAMPLE = ['jpeg/q85_s2_480x640.jpg', 'jpeg/exif_o6_s2_45x31.jpg', 'webp/exif_o6.webp', 'webp/lossy_alpha_30x45.webp',
+  'gif/transparent_index.gif', 'gif/first_frame_offset_transparent.gif', 'png/rgb16_23x37.png', 'png/pal4_trns_23x37.png', 'png/rgb8_64x150.png'];
+const CORPUS_TRUNCATED = 'jpeg/trunc_base.jpg.cut70.jpg';
+
+await step('real-world photos decode in the page exactly as in the CLI; a truncated one is refused', async () => {
+  const want = native(['embed', '--model', path.join(fixtures, 'clip_a'), ...CORPUS_SAMPLE.flatMap((f) => ['--image', path.join(CORPUS, f)])]).image_embeds;
+  // Unique names: the gallery keys photos by name.
+  const files = [...CORPUS_SAMPLE, CORPUS_TRUNCATED].map((f) => {
+    const dst = path.join(tmp, 'corpus', f.replaceAll('/', '__'));
+    mkdirSync(path.dirname(dst), { recursive: true });
+    copyFileSync(path.join(CORPUS, f), dst);
+    return dst;
+  });
+  await page.setInputFiles('#file-input', files);
+  const names = files.map((f) => path.basename(f));
+  await until(page, (ns) => ns.every((n, i) => {
+    const p = window.glimpse.state.photos.find((q) => q.name === n);
+    return i === ns.length - 1 ? p?.error : p?.embed;
+  }), names, 'corpus sample embeddings');
+  const got = await page.evaluate((ns) => ns.map((n) => [...window.glimpse.state.photos.find((q) => q.name === n).embed]), names.slice(0, -1));
+  let worst = 0;
+  got.forEach((g, i) => { worst = Math.max(worst, maxDiff(g, want[i])); });
+  report.corpusEmbedMaxDiff = worst;
+  assert.ok(worst < 1e-4, `corpus embeddings differ from the CLI's by ${worst}`);
+  const msg = await page.locator(`.card[data-name="${names.at(-1)}"] .error`).textContent();
+  assert.match(msg, /truncated/);
+  assert.match(msg, /trunc_base/);
+  report.truncatedImageMessage = msg;
+});
+
 await step('reloading takes the models from the Cache API (no weight download)', async () => {
   const before = weightRequests();
   const configsBefore = log.filter((r) => r.path.endsWith('config.json')).length;

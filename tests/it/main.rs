@@ -2,11 +2,11 @@
 //! fixture checkpoints (tests/fixtures/make_fixtures.py), the CLI, and bad input.
 
 mod bad_input;
-mod image_corpus;
 pub mod caption_parity;
 pub mod cli;
 mod clip_parity;
 mod common;
+mod image_corpus;
 mod metrics;
 pub mod peft_train;
 mod published;
