@@ -248,6 +248,21 @@ pub fn extend(r: u32, s: i32) -> i32 {
     }
 }
 
+/// The next DC value of a component: the decoded difference added to `last_dc` (updated).
+#[inline]
+fn next_dc(br: &mut BitReader, dc: &Derived, last_dc: &mut i32) -> Result<Result<i32, &'static str>, Suspend> {
+    let mut s = br.decode(dc)? as i32;
+    if s != 0 {
+        let r = br.bits(s)?;
+        s = extend(r, s);
+    }
+    let Some(v) = last_dc.checked_add(s) else {
+        return Ok(Err("a DC coefficient overflows"));
+    };
+    *last_dc = v;
+    Ok(Ok(v))
+}
+
 /// Decodes one sequential-mode block (`decode_mcu_slow`'s per-block body) into `block`, which
 /// the caller has zeroed (or which holds earlier coefficients in a multi-scan file).
 #[inline]
@@ -258,15 +273,10 @@ pub fn decode_block(
     last_dc: &mut i32,
     block: &mut [i16; 64],
 ) -> Result<Result<(), &'static str>, Suspend> {
-    let mut s = br.decode(dc)? as i32;
-    if s != 0 {
-        let r = br.bits(s)?;
-        s = extend(r, s);
-    }
-    let Some(v) = last_dc.checked_add(s) else {
-        return Ok(Err("a DC coefficient overflows"));
+    let v = match next_dc(br, dc, last_dc)? {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
     };
-    *last_dc = v;
     block[0] = v as i16;
     let mut k = 1usize;
     while k < 64 {
@@ -297,15 +307,10 @@ pub fn dc_first(
     al: u8,
     block: &mut [i16; 64],
 ) -> Result<Result<(), &'static str>, Suspend> {
-    let mut s = br.decode(dc)? as i32;
-    if s != 0 {
-        let r = br.bits(s)?;
-        s = extend(r, s);
-    }
-    let Some(v) = last_dc.checked_add(s) else {
-        return Ok(Err("a DC coefficient overflows"));
+    let v = match next_dc(br, dc, last_dc)? {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
     };
-    *last_dc = v;
     block[0] = v.wrapping_shl(al as u32) as i16;
     Ok(Ok(()))
 }
