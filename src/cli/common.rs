@@ -1,5 +1,6 @@
 //! What the commands share: device selection, image discovery and decoding, JSON output.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -30,30 +31,57 @@ fn is_image_name(p: &Path) -> bool {
     p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// What a folder walk has seen: real (canonical) folders and files, so that a symlink loop or
+/// two links to one file do not visit anything twice.
+#[derive(Default)]
+struct Seen {
+    dirs: HashSet<PathBuf>,
+    files: HashSet<PathBuf>,
+}
+
+fn walk(dir: &Path, seen: &mut Seen, out: &mut Vec<PathBuf>) -> Result<()> {
+    let real = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+    if !seen.dirs.insert(real) {
+        eprintln!("warning: {}: already visited (a symbolic link loop or a second link), skipped", dir.display());
+        return Ok(());
+    }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .map(|e| e.map(|e| e.path()).map_err(|err| Error::io(dir, err)))
         .collect::<Result<_>>()?;
     entries.sort();
     for p in entries {
-        if p.is_dir() {
-            walk(&p, out)?;
+        // metadata() follows links; a dangling link or an unreadable entry is skipped with a warning.
+        let meta = match std::fs::metadata(&p) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("warning: {}: {e}, skipped", p.display());
+                continue;
+            }
+        };
+        if meta.is_dir() {
+            walk(&p, seen, out)?;
         } else if is_image_name(&p) {
-            out.push(p);
+            if !meta.is_file() {
+                eprintln!("warning: {}: not a regular file (a pipe, socket or device), skipped", p.display());
+            } else if std::fs::canonicalize(&p).is_ok_and(|r| seen.files.insert(r)) {
+                out.push(p);
+            }
         }
     }
     Ok(())
 }
 
 /// Expands the PATH arguments: files as given (whatever their extension), folders recursively
-/// (image extensions only, sorted).
+/// (image extensions only, sorted), each real file once; pipes and devices inside folders are
+/// skipped with a warning (named directly, they are refused when opened).
 pub fn image_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
+    let mut seen = Seen::default();
     for a in args {
         if a.is_dir() {
             let before = out.len();
-            walk(a, &mut out)?;
+            walk(a, &mut seen, &mut out)?;
             if out.len() == before {
                 return Err(Error::invalid(format!("{}: no images (png, jpg, webp, gif) in this folder", a.display())));
             }

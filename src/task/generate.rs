@@ -36,17 +36,24 @@ impl Default for GenerateConfig {
     }
 }
 
+/// Largest beam width accepted: memory and time grow with beams x tokens (HF's own examples use
+/// up to 10; 64 leaves room for experiments).
+pub const MAX_BEAMS: usize = 64;
+
 impl GenerateConfig {
-    /// Checks the options against a decoder.
+    /// Checks the options against a decoder (the CLI and the page both call this).
     pub fn check(&self, decoder: &Gpt2) -> Result<()> {
         if self.beams == 0 {
             return Err(Error::invalid("beam width must be at least 1"));
+        }
+        if self.beams > MAX_BEAMS {
+            return Err(Error::invalid(format!("beam width {} is over the limit of {MAX_BEAMS}", self.beams)));
         }
         if self.max_new_tokens == 0 {
             return Err(Error::invalid("max tokens must be at least 1"));
         }
         let n = decoder.config.n_positions;
-        if self.max_new_tokens + 1 > n {
+        if self.max_new_tokens >= n {
             return Err(Error::invalid(format!(
                 "max tokens {} does not fit the decoder's position table ({n} positions: at most {})",
                 self.max_new_tokens,

@@ -192,6 +192,9 @@ fn bad_caption_inputs() {
     // Beam width 0, and more tokens than the position table holds.
     run(&["--beams", "0", img], &["beam", "at least 1"]);
     run(&["--max-tokens", "100", img], &["max tokens 100", "48 positions"]);
+    // Values that used to overflow the check or abort on allocation.
+    run(&["--max-tokens", "18446744073709551615", img], &["max tokens 18446744073709551615", "48 positions"]);
+    run(&["--beams", "1000000000000", img], &["beam width 1000000000000", "limit of 64"]);
 }
 
 /// A tensor larger than the GPU's largest buffer is refused by name when it arrives (lavapipe:
@@ -220,4 +223,30 @@ fn tensor_larger_than_the_gpu_buffer() {
             assert!(msg.contains(needle), "message lacks {needle:?}: {msg}");
         }
     }
+}
+
+/// Folder walks visit each real file once (a symlink loop no longer repeats files and skews the
+/// accuracy), skip pipes and devices with a warning instead of blocking on them, and a pipe or
+/// device named directly is refused, not read forever.
+#[cfg(unix)]
+#[test]
+fn folder_walks_and_special_files() {
+    let tmp = crate::common::tempdir();
+    let dir = tmp.path().join("photos");
+    std::fs::create_dir(&dir).unwrap();
+    for f in ["0_0.png", "1_0.png"] {
+        std::fs::copy(fixtures().join("zeroshot").join(f), dir.join(f)).unwrap();
+    }
+    std::os::unix::fs::symlink(&dir, dir.join("loop")).unwrap();
+    std::os::unix::fs::symlink(dir.join("0_0.png"), dir.join("again.png")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(dir.join("fifo.png")).status().unwrap().success());
+    let (code, out, err) = glimpse(&classify_one(&dir).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["predictions"].as_array().unwrap().len(), 2, "each real file once: {out}");
+    assert!(err.contains("fifo.png") && err.contains("not a regular file"), "{err}");
+    assert!(err.contains("loop") && err.contains("already visited"), "{err}");
+    // Named directly: refused at once.
+    run_strs(&classify_one(&dir.join("fifo.png")), &["fifo.png", "not a regular file"]);
+    run_strs(&classify_one(Path::new("/dev/zero")), &["/dev/zero", "not a regular file"]);
 }
