@@ -45,6 +45,11 @@ pub struct PreprocessConfig {
     pub std: [f32; 3],
 }
 
+/// Largest resize or crop side accepted from a config (CLIP uses 224 or 336; the largest vision
+/// towers on the hub use around 1000): a config asking for more is refused before any buffer
+/// of that size exists.
+pub const MAX_SIDE: u32 = 4096;
+
 /// OpenAI CLIP's normalisation constants.
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 /// OpenAI CLIP's normalisation constants.
@@ -78,42 +83,60 @@ impl PreprocessConfig {
         let Value::Object(o) = v else {
             return Err(Error::config(path, "expected a JSON object"));
         };
-        let flag = |k: &str| o.get(k).and_then(Value::as_bool).unwrap_or(true);
+        let flag = |k: &str| match o.get(k) {
+            None | Some(Value::Null) => Ok(true),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(v) => Err(Error::config(path, format!("`{k}` must be true or false, found {v}"))),
+        };
         let size_err = |k: &str, v: &Value| Error::config(path, format!("cannot read `{k}`: {v}"));
+        // A side length: a whole number from 1 to MAX_SIDE.
+        let side = |k: &str, v: Option<u64>| -> Result<u32> {
+            match v {
+                Some(n) if (1..=u64::from(MAX_SIDE)).contains(&n) => Ok(n as u32),
+                Some(n) => Err(Error::config(path, format!("`{k}` is {n}: a side must be from 1 to {MAX_SIDE} pixels"))),
+                None => Err(Error::config(path, format!("cannot read `{k}`: expected a whole number of pixels"))),
+            }
+        };
+        let hw = |k: &str, s: &Map<String, Value>| -> Result<(u32, u32)> {
+            Ok((
+                side(&format!("{k}.height"), s.get("height").and_then(Value::as_u64))?,
+                side(&format!("{k}.width"), s.get("width").and_then(Value::as_u64))?,
+            ))
+        };
 
         let kind = ["image_processor_type", "feature_extractor_type"].iter().find_map(|k| o.get(*k).and_then(Value::as_str)).unwrap_or("");
         let vit = kind.starts_with("ViT");
-        let resize = if !flag("do_resize") {
+        let resize = if !flag("do_resize")? {
             None
         } else {
             match o.get("size") {
                 None => return Err(Error::config(path, "missing `size`")),
                 Some(Value::Number(n)) => {
-                    let n = n.as_u64().ok_or_else(|| size_err("size", &o["size"]))? as u32;
+                    let n = side("size", n.as_u64())?;
                     // A bare number means the shorter side for CLIP, but both sides for ViT.
                     Some(if vit { Resize::Exact { height: n, width: n } } else { Resize::ShortestEdge(n) })
                 }
                 Some(Value::Object(s)) => {
-                    if let Some(e) = s.get("shortest_edge").and_then(Value::as_u64) {
-                        Some(Resize::ShortestEdge(e as u32))
+                    if let Some(e) = s.get("shortest_edge") {
+                        Some(Resize::ShortestEdge(side("size.shortest_edge", e.as_u64())?))
                     } else {
-                        let (h, w) = hw(s).ok_or_else(|| size_err("size", &o["size"]))?;
+                        let (h, w) = hw("size", s)?;
                         Some(Resize::Exact { height: h, width: w })
                     }
                 }
                 Some(other) => return Err(size_err("size", other)),
             }
         };
-        let crop = if !flag("do_center_crop") {
+        let crop = if !flag("do_center_crop")? {
             None
         } else {
             match o.get("crop_size") {
                 None => None,
                 Some(Value::Number(n)) => {
-                    let c = n.as_u64().ok_or_else(|| size_err("crop_size", &o["crop_size"]))? as u32;
+                    let c = side("crop_size", n.as_u64())?;
                     Some((c, c))
                 }
-                Some(Value::Object(s)) => Some(hw(s).ok_or_else(|| size_err("crop_size", &o["crop_size"]))?),
+                Some(Value::Object(s)) => Some(hw("crop_size", s)?),
                 Some(other) => return Err(size_err("crop_size", other)),
             }
         };
@@ -135,18 +158,28 @@ impl PreprocessConfig {
                 Some(v) => Err(Error::config(path, format!("`{k}` must be three numbers, found {v}"))),
             }
         };
-        let normalize = flag("do_normalize");
-        let rescale = flag("do_rescale");
+        let normalize = flag("do_normalize")?;
+        let rescale = flag("do_rescale")?;
+        let rescale_factor = match o.get("rescale_factor") {
+            None | Some(Value::Null) => 1.0 / 255.0,
+            Some(v) => match v.as_f64() {
+                Some(f) if f > 0.0 && f <= 1.0 => f,
+                _ => return Err(Error::config(path, format!("`rescale_factor` is {v}: expected a number in (0, 1], usually 1/255"))),
+            },
+        };
         let cfg = Self {
             resize,
             filter,
             crop,
-            rescale_factor: if rescale { o.get("rescale_factor").and_then(Value::as_f64).unwrap_or(1.0 / 255.0) } else { 1.0 },
+            rescale_factor: if rescale { rescale_factor } else { 1.0 },
             mean: if normalize { triple("image_mean", if vit { [0.5; 3] } else { CLIP_MEAN })? } else { [0.0; 3] },
             std: if normalize { triple("image_std", if vit { [0.5; 3] } else { CLIP_STD })? } else { [1.0; 3] },
         };
-        if cfg.std.contains(&0.0) {
-            return Err(Error::config(path, "`image_std` contains a zero"));
+        if cfg.std.iter().any(|&s| !(s.is_finite() && s > 0.0)) {
+            return Err(Error::config(path, format!("`image_std` must be three positive numbers, found {:?}", cfg.std)));
+        }
+        if cfg.mean.iter().any(|m| !m.is_finite()) {
+            return Err(Error::config(path, format!("`image_mean` must be three finite numbers, found {:?}", cfg.mean)));
         }
         Ok(cfg)
     }
@@ -159,13 +192,27 @@ impl PreprocessConfig {
     }
 }
 
-fn hw(s: &Map<String, Value>) -> Option<(u32, u32)> {
-    Some((s.get("height")?.as_u64()? as u32, s.get("width")?.as_u64()? as u32))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn out_of_range_values_are_refused_by_name() {
+        for (json, needle) in [
+            (r#"{"size": 100000, "crop_size": 224}"#, "`size` is 100000"),
+            (r#"{"size": 0}"#, "`size` is 0"),
+            (r#"{"size": {"shortest_edge": 99999999999}}"#, "`size.shortest_edge` is 99999999999"),
+            (r#"{"size": {"height": 224, "width": -3}}"#, "size.width"),
+            (r#"{"size": 224, "crop_size": {"height": 0, "width": 224}}"#, "`crop_size.height` is 0"),
+            (r#"{"size": 224, "rescale_factor": 0}"#, "`rescale_factor` is 0"),
+            (r#"{"size": 224, "rescale_factor": 1e30}"#, "`rescale_factor` is 1e+30"),
+            (r#"{"size": 224, "do_resize": "yes"}"#, "`do_resize` must be true or false"),
+            (r#"{"size": 224, "image_std": [0.2, -1, 0.3]}"#, "`image_std` must be three positive numbers"),
+        ] {
+            let e = PreprocessConfig::from_json_str(json, "p/preprocessor_config.json").unwrap_err().to_string();
+            assert!(e.contains("p/preprocessor_config.json") && e.contains(needle), "{json}: {e}");
+        }
+    }
 
     #[test]
     fn legacy_and_current_agree() {
