@@ -79,6 +79,23 @@ pub enum Error {
     #[error("device: {0}")]
     Device(String),
 
+    /// A file declares a tensor larger than the model it is loaded for can hold (checked from
+    /// the header or pickle, before the tensor's bytes are read).
+    #[error(
+        "{path}: tensor `{tensor}` declares shape {shape:?} ({}), more than the {limit} {what}: \
+         the file does not belong to this model's config.json, or is corrupt",
+        elements.map_or("more elements than fit in a u64".to_string(), |n| format!("{n} elements"))
+    )]
+    TooLarge { path: String, tensor: String, shape: Vec<usize>, elements: Option<u64>, limit: u64, what: &'static str },
+
+    /// The checkpoint holds far fewer parameters than its config describes (checked before
+    /// the model is built).
+    #[error(
+        "{path}: the checkpoint holds {held} of the {expected} parameters its config.json describes: \
+         it belongs to another model, or is incomplete"
+    )]
+    Incomplete { path: String, held: u64, expected: u64 },
+
     /// A tensor larger than the GPU's largest storage buffer (checked before the upload, which
     /// would otherwise fail later inside the GPU runtime).
     #[error(
@@ -87,6 +104,14 @@ pub enum Error {
         bytes / 1_000_000, limit / 1_000_000
     )]
     TensorTooLarge { path: String, tensor: String, shape: Vec<usize>, bytes: u64, limit: u64 },
+
+    /// Another `glimpse train` holds the lock on a training output folder (two runs would
+    /// overwrite each other's checkpoints and interleave their logs).
+    #[error(
+        "{folder}: another `glimpse train` is using this output folder ({holder}; lock file {lock}): wait for it to end or \
+         train into another output folder; if that run is no longer running, delete {lock} and start again"
+    )]
+    Locked { folder: String, lock: String, holder: String },
 }
 
 impl Error {

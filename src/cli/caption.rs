@@ -90,7 +90,8 @@ pub fn run(a: CaptionArgs) -> Result<()> {
         no_repeat_ngram_size: a.no_repeat_ngram.or(g.no_repeat_ngram_size).unwrap_or(0),
         ..GenerateConfig::default()
     };
-    let pipeline = CaptionPipeline::new(model, config, Gpt2Tokenizer::from_dir_or_bundled(tokenizer_dir)?, &device);
+    let tokenizer = Gpt2Tokenizer::from_dir_or_bundled(tokenizer_dir)?.for_vocab(config.gpt2.vocab_size)?;
+    let pipeline = CaptionPipeline::new(model, config, tokenizer, &device);
 
     let bar = progress(paths.len(), "captioning");
     let mut captions = BTreeMap::new();

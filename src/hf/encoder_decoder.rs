@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::hf::bounds::{check_params, check_token};
 use crate::hf::preprocessor::{Filter, PreprocessConfig, Resize};
 use crate::hf::{Activation, ClipConfig, Gpt2Config, VisionConfig};
 
@@ -146,7 +147,26 @@ pub struct EncoderDecoderConfig {
 }
 
 impl EncoderDecoderConfig {
-    /// Parses the text of the composite `config.json`.
+    /// Checks the special tokens against the decoder's vocabulary and the parameter count of
+    /// the whole captioner (encoder, `enc_to_dec_proj`, decoder) against
+    /// [`crate::hf::bounds::MAX_PARAMS`]. The parts were validated by their own parsers.
+    pub fn validate(&self, path: &str) -> Result<()> {
+        let vocab = self.decoder.vocab_size;
+        check_token(path, "decoder_start_token_id", u64::from(self.decoder_start_token_id), vocab)?;
+        check_token(path, "eos_token_id", u64::from(self.eos_token_id), vocab)?;
+        check_params(path, "a captioner", self.num_params())
+    }
+
+    /// Parameters of the encoder, `enc_to_dec_proj` (when the widths differ) and the decoder
+    /// (saturating).
+    pub fn num_params(&self) -> u64 {
+        let (d, n) = (self.encoder.vision.tower.hidden_size as u64, self.decoder.n_embd as u64);
+        let proj = if d == n { 0 } else { d.saturating_mul(n).saturating_add(n) };
+        self.encoder.vision.num_params().saturating_add(proj).saturating_add(self.decoder.num_params())
+    }
+
+    /// Parses the text of the composite `config.json` and validates it
+    /// ([`EncoderDecoderConfig::validate`]).
     pub fn from_json_str(text: &str, path: &str) -> Result<Self> {
         let o = object(text, path)?;
         let ty = o.get("model_type").and_then(Value::as_str).unwrap_or("");
@@ -163,18 +183,89 @@ impl EncoderDecoderConfig {
         if !decoder.add_cross_attention {
             return Err(Error::config(dec_path, "the decoder has no cross-attention (`add_cross_attention` is false)"));
         }
-        let token = |k: &str| o.get(k).and_then(Value::as_u64).map(|t| t as u32);
-        let decoder_start_token_id = token("decoder_start_token_id").unwrap_or(decoder.eos_token_id);
-        let eos_token_id = token("eos_token_id").unwrap_or(decoder.eos_token_id);
-        if decoder_start_token_id as usize >= decoder.vocab_size {
-            return Err(Error::config(
-                path,
-                format!(
-                    "decoder_start_token_id {decoder_start_token_id} is outside the decoder's vocabulary ({} tokens)",
-                    decoder.vocab_size
-                ),
-            ));
+        // A special token: absent or null means the decoder's `<|endoftext|>`.
+        let token = |k: &str| -> Result<u32> {
+            match o.get(k) {
+                None | Some(Value::Null) => Ok(decoder.eos_token_id),
+                Some(v) => match v.as_u64() {
+                    Some(id) => check_token(path, k, id, decoder.vocab_size),
+                    None => Err(Error::config(path, format!("`{k}` must be a token id, found {v}"))),
+                },
+            }
+        };
+        let (decoder_start_token_id, eos_token_id) = (token("decoder_start_token_id")?, token("eos_token_id")?);
+        let config = Self { encoder, decoder, decoder_start_token_id, eos_token_id, generation: GenerationDefaults::from_object(&o) };
+        config.validate(path)?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::hf::bounds::with_field;
+
+    /// A small valid captioner config (ved_vit's sizes).
+    const SMALL: &str = r#"{"model_type": "vision-encoder-decoder", "decoder_start_token_id": 50256, "eos_token_id": 50256,
+        "encoder": {"model_type": "vit", "hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 37,
+                    "num_hidden_layers": 2, "image_size": 32, "patch_size": 8, "num_channels": 3},
+        "decoder": {"model_type": "gpt2", "n_embd": 32, "n_head": 4, "n_layer": 2, "n_positions": 48,
+                    "vocab_size": 50257, "add_cross_attention": true}}"#;
+
+    #[test]
+    fn out_of_range_values_are_refused_by_name() {
+        let path = "ved/config.json";
+        assert!(EncoderDecoderConfig::from_json_str(SMALL, path).is_ok());
+        for (field, value, file, needle) in [
+            ("encoder.patch_size", json!(0), "ved/config.json (encoder)", "`patch_size` is 0: must be from 1 to 32"),
+            ("encoder.image_size", json!(1_000_000_000), "ved/config.json (encoder)", "`image_size` is 1000000000"),
+            ("encoder.image_size", json!(36), "ved/config.json (encoder)", "`image_size` 36 is not a multiple of `patch_size` 8"),
+            ("encoder.num_channels", json!(1_000_000_000), "ved/config.json (encoder)", "`num_channels` is 1000000000"),
+            ("encoder.hidden_size", json!(0), "ved/config.json (encoder)", "`hidden_size` is 0"),
+            ("encoder.intermediate_size", json!(1_000_000_000), "ved/config.json (encoder)", "`intermediate_size` is 1000000000"),
+            ("encoder.num_hidden_layers", json!(1_000_000), "ved/config.json (encoder)", "`num_hidden_layers` is 1000000"),
+            ("encoder.layer_norm_eps", json!(-1), "ved/config.json (encoder)", "`layer_norm_eps` is -1"),
+            ("decoder.n_layer", json!(1_000_000), "ved/config.json (decoder)", "`n_layer` is 1000000"),
+            ("decoder.vocab_size", json!(1_000_000_000), "ved/config.json (decoder)", "`vocab_size` is 1000000000"),
+            ("decoder.n_embd", json!(0), "ved/config.json (decoder)", "`n_embd` is 0"),
+            ("decoder_start_token_id", json!(50257), path, "`decoder_start_token_id` is 50257: outside the model's vocabulary of 50257"),
+            ("decoder_start_token_id", json!("start"), path, "`decoder_start_token_id` must be a token id"),
+            ("eos_token_id", json!(1_000_000_000), path, "`eos_token_id` is 1000000000: outside the model's vocabulary"),
+        ] {
+            let e = EncoderDecoderConfig::from_json_str(&with_field(SMALL, field, value.clone()), path).unwrap_err().to_string();
+            assert!(e.starts_with(file) && e.contains(needle), "{field} = {value}: {e}");
         }
-        Ok(Self { encoder, decoder, decoder_start_token_id, eos_token_id, generation: GenerationDefaults::from_object(&o) })
+        // Each part under the parameter cap, the two together over it.
+        let mut big: Value = serde_json::from_str(SMALL).unwrap();
+        big["encoder"] = json!({"model_type": "vit", "hidden_size": 4096, "num_attention_heads": 32, "intermediate_size": 16384,
+            "num_hidden_layers": 24, "image_size": 224, "patch_size": 16});
+        big["decoder"] = json!({"model_type": "gpt2", "n_embd": 4096, "n_head": 32, "n_layer": 18, "add_cross_attention": true});
+        let e = EncoderDecoderConfig::from_json_str(&big.to_string(), path).unwrap_err().to_string();
+        assert!(e.starts_with(path) && e.contains("a captioner with") && e.contains("parameters"), "{e}");
+    }
+
+    #[test]
+    fn real_configs_pass() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        for name in ["ved_clip", "ved_clip_bin", "ved_vit", "ved_vit_bin", "evil_pickle"] {
+            let p = dir.join(name).join("config.json");
+            EncoderDecoderConfig::from_json_str(&std::fs::read_to_string(&p).unwrap(), name).unwrap();
+        }
+        // nlpconnect/vit-gpt2-image-captioning: ViT-base/16 and GPT-2 small with cross-attention.
+        let json = r#"{"model_type": "vision-encoder-decoder", "decoder_start_token_id": 50256, "eos_token_id": 50256,
+            "pad_token_id": 50256, "encoder": {"model_type": "vit", "hidden_size": 768, "num_attention_heads": 12,
+            "intermediate_size": 3072, "num_hidden_layers": 12, "image_size": 224, "patch_size": 16, "qkv_bias": true},
+            "decoder": {"model_type": "gpt2", "add_cross_attention": true, "n_ctx": 1024, "n_embd": 768}}"#;
+        let c = EncoderDecoderConfig::from_json_str(json, "nlpconnect").unwrap();
+        assert!((230_000_000..250_000_000).contains(&c.num_params()), "{}", c.num_params());
+        // google/vit-huge-patch14-224-in21k as the encoder of GPT-2 xl.
+        let json = r#"{"model_type": "vision-encoder-decoder", "encoder": {"model_type": "vit", "hidden_size": 1280,
+            "num_attention_heads": 16, "intermediate_size": 5120, "num_hidden_layers": 32, "image_size": 224, "patch_size": 14},
+            "decoder": {"model_type": "gpt2", "add_cross_attention": true, "n_embd": 1600, "n_layer": 48, "n_head": 25}}"#;
+        let c = EncoderDecoderConfig::from_json_str(json, "huge").unwrap();
+        assert_eq!(c.encoder.vision.grid(), 16);
+        assert!(c.num_params() * 2 < crate::hf::bounds::MAX_PARAMS, "{}", c.num_params());
     }
 }

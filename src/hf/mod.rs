@@ -1,6 +1,7 @@
 //! Reading the Hugging Face formats: `config.json`, `preprocessor_config.json` and
 //! safetensors checkpoints streamed tensor by tensor onto the device.
 
+pub mod bounds;
 pub mod clip_config;
 pub mod encoder_decoder;
 pub mod gpt2_config;

@@ -9,6 +9,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::hf::bounds;
 
 /// How the shorter side is brought to size before cropping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,11 +92,8 @@ impl PreprocessConfig {
         let size_err = |k: &str, v: &Value| Error::config(path, format!("cannot read `{k}`: {v}"));
         // A side length: a whole number from 1 to MAX_SIDE.
         let side = |k: &str, v: Option<u64>| -> Result<u32> {
-            match v {
-                Some(n) if (1..=u64::from(MAX_SIDE)).contains(&n) => Ok(n as u32),
-                Some(n) => Err(Error::config(path, format!("`{k}` is {n}: a side must be from 1 to {MAX_SIDE} pixels"))),
-                None => Err(Error::config(path, format!("cannot read `{k}`: expected a whole number of pixels"))),
-            }
+            let n = v.ok_or_else(|| Error::config(path, format!("cannot read `{k}`: expected a whole number of pixels")))?;
+            Ok(bounds::check(path, k, n, 1..=u64::from(MAX_SIDE))? as u32)
         };
         let hw = |k: &str, s: &Map<String, Value>| -> Result<(u32, u32)> {
             Ok((

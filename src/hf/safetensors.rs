@@ -9,7 +9,8 @@ use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::Path;
 
-use safetensors::tensor::{Dtype, Metadata};
+use safetensors::tensor::Dtype;
+use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::hf::stream::StreamedFile;
@@ -31,6 +32,14 @@ pub struct TensorEntry {
     pub shape: Vec<usize>,
     /// Absolute byte range in the file.
     pub range: Range<u64>,
+}
+
+/// One tensor's entry in the JSON header.
+#[derive(Deserialize)]
+struct Info {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data_offsets: (u64, u64),
 }
 
 /// The parsed header of a safetensors file.
@@ -57,27 +66,52 @@ impl Header {
         Ok(n as usize)
     }
 
-    /// Parses the header from the first `8 + header_len` bytes of the file (more is fine).
+    /// Parses the header from the first `8 + header_len` bytes of the file (more is fine), and
+    /// checks it as the format requires, naming the tensor at fault: a known dtype, a shape whose
+    /// byte size (computed without overflow) equals its data range, and ranges that tile the
+    /// data from its first byte with no gap or overlap.
     pub fn parse(start: &[u8], path: &str) -> Result<Self> {
         let n = Self::header_len(start, path)?;
         let json = start
             .get(PREFIX_LEN..PREFIX_LEN + n)
             .ok_or_else(|| bad(path, format!("header needs {} bytes, file has {}", PREFIX_LEN + n, start.len())))?;
         let text = std::str::from_utf8(json).map_err(|e| bad(path, format!("header is not UTF-8: {e}")))?;
-        let meta: Metadata = serde_json::from_str(text).map_err(|e| bad(path, format!("header: {e}")))?;
+        let meta: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text).map_err(|e| bad(path, format!("header is not a JSON object: {e}")))?;
         let base = (PREFIX_LEN + n) as u64;
-        let mut tensors: Vec<TensorEntry> = meta
-            .tensors()
-            .into_iter()
-            .map(|(name, info)| TensorEntry {
-                name,
-                dtype: info.dtype,
-                shape: info.shape.clone(),
-                range: base + info.data_offsets.0 as u64..base + info.data_offsets.1 as u64,
-            })
-            .collect();
-        tensors.sort_by_key(|t| t.range.start);
-        Ok(Self { tensors, file_len: base + meta.data_len() as u64 })
+        let mut tensors = Vec::with_capacity(meta.len());
+        for (name, value) in &meta {
+            if name == "__metadata__" {
+                continue;
+            }
+            let info = Info::deserialize(value).map_err(|e| bad(path, format!("tensor `{name}`: {e}")))?;
+            let (begin, end) = info.data_offsets;
+            let bits = info.shape.iter().try_fold(info.dtype.bitsize() as u64, |b, &d| b.checked_mul(d as u64));
+            let want = bits.filter(|b| b % 8 == 0).map(|b| b / 8);
+            if end < begin || want != Some(end - begin) {
+                return Err(bad(
+                    path,
+                    format!(
+                        "tensor `{name}`: shape {:?} of {:?} does not fill its data range {begin}..{end} ({})",
+                        info.shape,
+                        info.dtype,
+                        want.map_or("its size overflows".to_string(), |w| format!("it needs {w} bytes"))
+                    ),
+                ));
+            }
+            let range = base.checked_add(begin).zip(base.checked_add(end)).ok_or_else(|| bad(path, format!("tensor `{name}`: offsets overflow")))?;
+            tensors.push(TensorEntry { name: name.clone(), dtype: info.dtype, shape: info.shape, range: range.0..range.1 });
+        }
+        tensors.sort_by_key(|t| (t.range.start, t.range.end));
+        let mut at = base;
+        for t in &tensors {
+            if t.range.start != at {
+                let what = if t.range.start < at { "overlaps the tensor before it" } else { "leaves a gap before it" };
+                return Err(bad(path, format!("tensor `{}`: data range {}..{} {what}", t.name, t.range.start - base, t.range.end - base)));
+            }
+            at = t.range.end;
+        }
+        Ok(Self { tensors, file_len: at })
     }
 
     /// Checks that a file of `actual_len` bytes holds every tensor the header announces.
@@ -116,7 +150,7 @@ pub fn read_file(path: &Path, rename: &dyn Fn(&str) -> Option<String>, weights: 
     let mut start = prefix.to_vec();
     start.resize(PREFIX_LEN + n, 0);
     file.read_exact(&mut start[PREFIX_LEN..]).map_err(|e| Error::io(path, e))?;
-    let mut streamed = StreamedFile::open(&start, &shown, Some(len), rename)?;
+    let mut streamed = StreamedFile::open(&start, &shown, Some(len), rename, weights)?;
     for chunk in streamed.plan(u64::MAX).chunks {
         for t in chunk.tensors {
             let mut buf = vec![0u8; (t.end - t.start) as usize];

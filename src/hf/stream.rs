@@ -63,12 +63,25 @@ impl StreamedFile {
     /// Parses the header from the first bytes of the file (at least `8 + header length`; see
     /// [`Header::header_len`]). `total_len`, when the transport knows it, is checked against what
     /// the header announces, so a truncated file is refused before anything is fetched.
-    pub fn open(start: &[u8], source: &str, total_len: Option<u64>, rename: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
+    /// Every wanted tensor is admitted by `weights`' budget here, before any of its bytes are read.
+    pub fn open(
+        start: &[u8],
+        source: &str,
+        total_len: Option<u64>,
+        rename: &dyn Fn(&str) -> Option<String>,
+        weights: &mut Weights,
+    ) -> Result<Self> {
         let header = Header::parse(start, source)?;
         if let Some(len) = total_len {
             header.check_len(len, source)?;
         }
         let names: Vec<Option<String>> = header.tensors.iter().map(|t| rename(&t.name)).collect();
+        weights.set_source(source);
+        for (t, name) in header.tensors.iter().zip(&names) {
+            if name.is_some() {
+                weights.admit(source, &t.name, &t.shape)?;
+            }
+        }
         let received = vec![false; names.len()];
         Ok(Self { source: source.to_string(), header, names, received })
     }
@@ -171,7 +184,8 @@ mod tests {
     fn plans_skip_unwanted_tensors_and_merge_neighbours() {
         let bytes = file(&[("a.x", 4), ("a.y", 4), ("b.z", 4), ("a.w", 100)]);
         let keep = |k: &str| k.starts_with("a.").then(|| k.to_string());
-        let f = StreamedFile::open(&bytes, "f", Some(bytes.len() as u64), &keep).unwrap();
+        let mut w = Weights::new(&Device::flex());
+        let f = StreamedFile::open(&bytes, "f", Some(bytes.len() as u64), &keep, &mut w).unwrap();
         let plan = f.plan(64);
         assert_eq!(plan.bytes, 4 * 108);
         assert_eq!(plan.chunks.len(), 2, "{plan:?}");
@@ -185,12 +199,12 @@ mod tests {
     fn truncation_and_missing_tensors_are_named() {
         let bytes = file(&[("a", 4), ("b", 4)]);
         let all = |k: &str| Some(k.to_string());
-        let err = StreamedFile::open(&bytes, "m.safetensors", Some(bytes.len() as u64 - 3), &all).err().unwrap().to_string();
-        assert!(err.contains("truncated") && err.contains("`b`"), "{err}");
-
         let device = Device::flex();
         let mut w = Weights::new(&device);
-        let mut f = StreamedFile::open(&bytes, "m.safetensors", None, &all).unwrap();
+        let err = StreamedFile::open(&bytes, "m.safetensors", Some(bytes.len() as u64 - 3), &all, &mut w).err().unwrap().to_string();
+        assert!(err.contains("truncated") && err.contains("`b`"), "{err}");
+
+        let mut f = StreamedFile::open(&bytes, "m.safetensors", None, &all, &mut w).unwrap();
         let plan = f.plan(1 << 20);
         let t = &plan.chunks[0].tensors[0];
         let err = f.put(t.index, bytes[t.start as usize..t.end as usize - 1].to_vec(), &mut w).unwrap_err().to_string();

@@ -25,6 +25,9 @@ pub const TAIL_LEN: u64 = 1 << 20;
 /// 64-byte alignment there).
 const HEADER_SLACK: u64 = 30 + 512;
 
+/// Most members a zip may list (a checkpoint has one per storage, plus a handful).
+pub const MAX_MEMBERS: usize = 1 << 20;
+
 /// One member of the zip.
 #[derive(Debug, Clone)]
 pub struct ZipEntry {
@@ -36,92 +39,133 @@ pub struct ZipEntry {
     pub size: u64,
     /// 0 = stored; torch never compresses.
     pub method: u16,
+    /// CRC-32 of its data, checked when the data arrives.
+    pub crc32: u32,
 }
 
 fn bad(path: &str, message: impl Into<String>) -> Error {
     Error::TorchFile { path: path.to_string(), message: message.into() }
 }
 
-fn u16_at(b: &[u8], i: usize) -> u16 {
-    u16::from_le_bytes([b[i], b[i + 1]])
-}
-fn u32_at(b: &[u8], i: usize) -> u32 {
-    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
-}
-fn u64_at(b: &[u8], i: usize) -> u64 {
-    u64::from_le_bytes(b[i..i + 8].try_into().unwrap())
+/// Little-endian reads that fail, rather than panic, past the end of `b`.
+struct Le<'a>(&'a [u8]);
+
+impl Le<'_> {
+    fn bytes<const N: usize>(&self, i: usize) -> Option<[u8; N]> {
+        self.0.get(i..i.checked_add(N)?)?.try_into().ok()
+    }
+    fn u16(&self, i: usize) -> Option<u16> {
+        self.bytes(i).map(u16::from_le_bytes)
+    }
+    fn u32(&self, i: usize) -> Option<u32> {
+        self.bytes(i).map(u32::from_le_bytes)
+    }
+    fn u64(&self, i: usize) -> Option<u64> {
+        self.bytes(i).map(u64::from_le_bytes)
+    }
 }
 
-/// The zip's members from the file's last bytes (`tail`, which starts at byte `tail_start`),
-/// ZIP64 records understood.
-fn entries(tail: &[u8], tail_start: u64, shown: &str) -> Result<Vec<ZipEntry>> {
+/// The zip's members from the file's last bytes (`tail`, which starts at byte `tail_start` of a
+/// `len`-byte file), ZIP64 records understood. Every count, offset and size is checked against
+/// the bytes that hold it and the file's length before it is used.
+fn entries(tail: &[u8], tail_start: u64, len: u64, shown: &str) -> Result<Vec<ZipEntry>> {
     let not_zip = || bad(shown, "not a zip archive (no end-of-central-directory record): not a PyTorch checkpoint, or truncated");
-    let eocd = (0..tail.len().saturating_sub(21)).rev().find(|&i| u32_at(tail, i) == 0x0605_4b50).ok_or_else(not_zip)?;
+    let corrupt = |what: &str| bad(shown, format!("corrupt zip central directory ({what})"));
+    let t = Le(tail);
+    let eocd = (0..tail.len().saturating_sub(21)).rev().find(|&i| t.u32(i) == Some(0x0605_4b50)).ok_or_else(not_zip)?;
+    let field = |i: usize| t.u32(eocd + i).ok_or_else(not_zip);
     let (mut count, mut cd_size, mut cd_offset) =
-        (u16_at(tail, eocd + 10) as u64, u32_at(tail, eocd + 12) as u64, u32_at(tail, eocd + 16) as u64);
-    let at = |abs: u64, len: u64| -> Result<&[u8]> {
+        (t.u16(eocd + 10).ok_or_else(not_zip)? as u64, field(12)? as u64, field(16)? as u64);
+    let at = |abs: u64, n: u64| -> Result<&[u8]> {
         abs.checked_sub(tail_start)
-            .and_then(|o| tail.get(o as usize..(o + len) as usize))
-            .ok_or_else(|| bad(shown, format!("the zip directory lies before the last {} bytes read", tail.len())))
+            .and_then(|o| Some((usize::try_from(o).ok()?, usize::try_from(o.checked_add(n)?).ok()?)))
+            .and_then(|(a, b)| tail.get(a..b))
+            .ok_or_else(|| bad(shown, format!("the zip directory lies outside the last {} bytes read", tail.len())))
     };
     if count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF {
-        let loc = eocd.checked_sub(20).filter(|&l| u32_at(tail, l) == 0x0706_4b50).ok_or_else(|| bad(shown, "ZIP64 locator missing"))?;
-        let rec = at(u64_at(tail, loc + 8), 56)?;
-        if u32_at(rec, 0) != 0x0606_4b50 {
+        let loc = eocd.checked_sub(20).filter(|&l| t.u32(l) == Some(0x0706_4b50)).ok_or_else(|| bad(shown, "ZIP64 locator missing"))?;
+        let rec = Le(at(t.u64(loc + 8).ok_or_else(not_zip)?, 56)?);
+        if rec.u32(0) != Some(0x0606_4b50) {
             return Err(bad(shown, "ZIP64 end record missing"));
         }
-        (count, cd_size, cd_offset) = (u64_at(rec, 32), u64_at(rec, 40), u64_at(rec, 48));
+        let get = |i| rec.u64(i).ok_or_else(|| corrupt("ZIP64 end record"));
+        (count, cd_size, cd_offset) = (get(32)?, get(40)?, get(48)?);
     }
     let cd = at(cd_offset, cd_size)?;
+    // Each member takes at least 46 bytes of the directory: a count beyond that is a lie.
+    if count > (cd.len() / 46) as u64 || count > MAX_MEMBERS as u64 {
+        return Err(corrupt(&format!("it announces {count} members in {} bytes", cd.len())));
+    }
+    let c = Le(cd);
     let mut out = Vec::with_capacity(count as usize);
-    let mut i = 0;
+    let mut i = 0usize;
     while out.len() < count as usize {
-        if i + 46 > cd.len() || u32_at(cd, i) != 0x0201_4b50 {
-            return Err(bad(shown, "corrupt zip central directory"));
+        if c.u32(i) != Some(0x0201_4b50) {
+            return Err(corrupt("member record expected"));
         }
-        let method = u16_at(cd, i + 10);
-        let mut size = u32_at(cd, i + 24) as u64;
-        let (n, e, c) = (u16_at(cd, i + 28) as usize, u16_at(cd, i + 30) as usize, u16_at(cd, i + 32) as usize);
-        let mut local_offset = u32_at(cd, i + 42) as u64;
-        if i + 46 + n + e > cd.len() {
-            return Err(bad(shown, "corrupt zip central directory"));
-        }
-        let name = String::from_utf8_lossy(&cd[i + 46..i + 46 + n]).into_owned();
+        let read = |o: usize| c.u32(i + o).ok_or_else(|| corrupt("member record cut short"));
+        let method = c.u16(i + 10).ok_or_else(|| corrupt("member record cut short"))?;
+        let (crc32, mut size, csize) = (read(16)?, read(24)? as u64, read(20)?);
+        let mut local_offset = read(42)? as u64;
+        let n = c.u16(i + 28).ok_or_else(|| corrupt("member record cut short"))? as usize;
+        let e = c.u16(i + 30).ok_or_else(|| corrupt("member record cut short"))? as usize;
+        let k = c.u16(i + 32).ok_or_else(|| corrupt("member record cut short"))? as usize;
+        let name = cd.get(i + 46..i + 46 + n).ok_or_else(|| corrupt("member name cut short"))?;
+        let name = String::from_utf8_lossy(name).into_owned();
+        let extra = cd.get(i + 46 + n..i + 46 + n + e).ok_or_else(|| corrupt("member extra field cut short"))?;
         // ZIP64 extra field: the 64-bit values of the saturated fields, in order.
-        let mut x = i + 46 + n;
-        while x + 4 <= i + 46 + n + e {
-            let (id, len) = (u16_at(cd, x), u16_at(cd, x + 2) as usize);
+        let x = Le(extra);
+        let mut j = 0;
+        while let (Some(id), Some(flen)) = (x.u16(j), x.u16(j + 2)) {
             if id == 1 {
-                let mut f = x + 4;
+                let z = Le(extra.get(j + 4..j + 4 + flen as usize).ok_or_else(|| corrupt("ZIP64 extra field cut short"))?);
+                let mut f = 0;
+                let mut next = || {
+                    let v = z.u64(f).ok_or_else(|| corrupt("ZIP64 extra field cut short"));
+                    f += 8;
+                    v
+                };
                 if size == 0xFFFF_FFFF {
-                    size = u64_at(cd, f);
-                    f += 8;
+                    size = next()?;
                 }
-                if u32_at(cd, i + 20) == 0xFFFF_FFFF {
-                    f += 8;
+                if csize == 0xFFFF_FFFF {
+                    next()?;
                 }
                 if local_offset == 0xFFFF_FFFF {
-                    local_offset = u64_at(cd, f);
+                    local_offset = next()?;
                 }
             }
-            x += 4 + len;
+            j += 4 + flen as usize;
         }
-        out.push(ZipEntry { name, local_offset, size, method });
-        i += 46 + n + e + c;
+        let end = local_offset.checked_add(30).and_then(|o| o.checked_add(size));
+        if end.is_none_or(|end| end > len) {
+            return Err(bad(shown, format!("zip member `{name}` ({size} bytes at {local_offset}) lies past the end of the {len}-byte file (truncated?)")));
+        }
+        out.push(ZipEntry { name, local_offset, size, method, crc32 });
+        i += 46 + n + e + k;
     }
     Ok(out)
 }
 
-/// A member's data from bytes that start at its local header.
+/// A member's data from bytes that start at its local header, its CRC-32 checked.
 fn member_data<'a>(bytes: &'a [u8], e: &ZipEntry, shown: &str) -> Result<&'a [u8]> {
     if e.method != 0 {
         return Err(bad(shown, format!("zip member `{}` is compressed (method {}); torch.save stores them", e.name, e.method)));
     }
-    if bytes.len() < 30 || u32_at(bytes, 0) != 0x0403_4b50 {
-        return Err(bad(shown, format!("corrupt zip member `{}`", e.name)));
+    let h = Le(bytes);
+    let (Some(0x0403_4b50), Some(n), Some(x)) = (h.u32(0), h.u16(26), h.u16(28)) else {
+        return Err(bad(shown, format!("corrupt zip member `{}` (no local header)", e.name)));
+    };
+    let start = 30 + n as usize + x as usize;
+    let data = usize::try_from(e.size)
+        .ok()
+        .and_then(|size| bytes.get(start..start.checked_add(size)?))
+        .ok_or_else(|| bad(shown, format!("zip member `{}` is cut short (truncated file?)", e.name)))?;
+    let crc = crc32fast::hash(data);
+    if crc != e.crc32 {
+        return Err(bad(shown, format!("zip member `{}` fails its CRC-32 check ({crc:08x}, the directory says {:08x}): the file is corrupt", e.name, e.crc32)));
     }
-    let start = 30 + u16_at(bytes, 26) as usize + u16_at(bytes, 28) as usize;
-    bytes.get(start..start + e.size as usize).ok_or_else(|| bad(shown, format!("zip member `{}` is cut short (truncated file?)", e.name)))
+    Ok(data)
 }
 
 /// A `pytorch_model.bin` being received.
@@ -148,12 +192,18 @@ impl StreamedTorchFile {
                 "not a zip-format PyTorch checkpoint (files saved before PyTorch 1.6 use a legacy format glimpse does not read; re-save it, or use model.safetensors)",
             ));
         }
-        let entries = entries(tail, tail_start, source)?;
+        let entries = entries(tail, tail_start, len, source)?;
         let pickle = entries
             .iter()
             .find(|e| e.name.ends_with("/data.pkl") || e.name == "data.pkl")
             .ok_or_else(|| bad(source, "no data.pkl in the archive"))?
             .clone();
+        if pickle.size > pickle::MAX_PICKLE_BYTES {
+            return Err(bad(
+                source,
+                format!("data.pkl is {} bytes, more than the {} a state dict can need", pickle.size, pickle::MAX_PICKLE_BYTES),
+            ));
+        }
         let prefix = pickle.name.strip_suffix("data.pkl").unwrap_or("").to_string();
         Ok(Self { source: source.into(), len, entries, pickle, prefix, tensors: Vec::new(), storages: Vec::new(), received: Vec::new() })
     }
@@ -164,7 +214,7 @@ impl StreamedTorchFile {
     }
 
     fn span(&self, e: &ZipEntry) -> (u64, u64) {
-        (e.local_offset, (e.local_offset + HEADER_SLACK + e.size).min(self.len))
+        (e.local_offset, e.local_offset.saturating_add(HEADER_SLACK).saturating_add(e.size).min(self.len))
     }
 
     /// The bytes to read for `data.pkl` (from its local header).
@@ -172,10 +222,13 @@ impl StreamedTorchFile {
         self.span(&self.pickle)
     }
 
-    /// Reads the pickle (bytes from [`Self::pickle_range`]) as data and applies `rename`.
-    pub fn set_pickle(&mut self, bytes: &[u8], rename: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+    /// Reads the pickle (bytes from [`Self::pickle_range`]) as data and applies `rename`; every
+    /// wanted tensor, and the storage it views, is admitted by `weights`' budget before any
+    /// storage is read.
+    pub fn set_pickle(&mut self, bytes: &[u8], rename: &dyn Fn(&str) -> Option<String>, weights: &mut Weights) -> Result<()> {
         let data = member_data(bytes, &self.pickle, &self.source)?;
         let refs = pickle::state_dict(data, &self.source)?;
+        weights.set_source(&self.source);
         self.tensors = refs
             .into_iter()
             .map(|(k, t)| {
@@ -194,8 +247,21 @@ impl StreamedTorchFile {
                 .iter()
                 .position(|e| e.name == member)
                 .ok_or_else(|| bad(&self.source, format!("tensor `{key}`: storage `{member}` is missing")))?;
+            weights.admit(&self.source, key, &t.shape)?;
+            let es = (t.dtype.bitsize() / 8).max(1) as u64;
+            let storage_elements = self.entries[i].size / es;
             if !storages.contains(&i) {
+                // A storage holds its tensor, or tied tensors of one size: one larger than the
+                // model's largest tensor is not read.
+                weights.admit(&self.source, &format!("{key} (its storage `{member}`)"), &[usize::try_from(storage_elements).unwrap_or(usize::MAX)])?;
                 storages.push(i);
+            }
+            let span = t.span().map_err(|m| bad(&self.source, format!("tensor `{key}`: {m}")))?;
+            if span > self.entries[i].size {
+                return Err(bad(
+                    &self.source,
+                    format!("tensor `{key}` reads {span} bytes of storage `{member}`, which has {}", self.entries[i].size),
+                ));
             }
         }
         storages.sort_by_key(|&i| self.entries[i].local_offset);
@@ -260,7 +326,7 @@ impl StreamedTorchFile {
 }
 
 fn read_at(file: &mut std::fs::File, path: &Path, start: u64, end: u64) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; (end - start) as usize];
+    let mut buf = vec![0u8; end.saturating_sub(start) as usize];
     file.seek(SeekFrom::Start(start)).map_err(|e| Error::io(path, e))?;
     file.read_exact(&mut buf).map_err(|e| Error::io(path, e))?;
     Ok(buf)
@@ -280,7 +346,7 @@ pub fn read_file(path: &Path, rename: &dyn Fn(&str) -> Option<String>, weights: 
         return Err(bad(&shown, "not a zip-format PyTorch checkpoint"));
     }
     let (a, b) = t.pickle_range();
-    t.set_pickle(&read_at(&mut file, path, a, b)?, rename)?;
+    t.set_pickle(&read_at(&mut file, path, a, b)?, rename, weights)?;
     for chunk in t.plan().chunks {
         let bytes = read_at(&mut file, path, chunk.start, chunk.end)?;
         t.put(chunk.tensors[0].index, &bytes, weights)?;
@@ -289,12 +355,30 @@ pub fn read_file(path: &Path, rename: &dyn Fn(&str) -> Option<String>, weights: 
 }
 
 impl TensorRef {
+    /// Bytes of its storage the view reaches (one past its last element), checked: an offset
+    /// or stride that overflows is an error, not a wrapped index.
+    pub fn span(&self) -> std::result::Result<u64, String> {
+        let es = (self.dtype.bitsize() / 8) as u64;
+        if self.shape.contains(&0) {
+            return Ok(0);
+        }
+        let overflow = || format!("offset {} and strides {:?} reach past any storage", self.offset, self.stride);
+        let last = self.shape.iter().zip(&self.stride).try_fold(self.offset as u64, |acc, (&d, &s)| {
+            acc.checked_add((d as u64 - 1).checked_mul(s as u64)?)
+        });
+        last.and_then(|l| l.checked_add(1)?.checked_mul(es)).ok_or_else(overflow)
+    }
+
     /// This tensor's bytes, row-major, from its storage's bytes (strided views are gathered).
+    /// The view must have been admitted ([`Weights::admit`]) and its span checked.
     pub fn gather(&self, storage: &[u8]) -> std::result::Result<Vec<u8>, String> {
         let es = self.dtype.bitsize() / 8;
-        let n: usize = self.shape.iter().product();
+        let n: usize = self.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or("its size overflows")?;
         if n == 0 {
             return Ok(Vec::new());
+        }
+        if self.span()? > storage.len() as u64 {
+            return Err(format!("reads past its storage ({} bytes)", storage.len()));
         }
         let mut expect = 1usize;
         let mut contiguous = true;
@@ -302,12 +386,9 @@ impl TensorRef {
             if *d != 1 && *s != expect {
                 contiguous = false;
             }
-            expect *= d;
+            expect = expect.saturating_mul(*d);
         }
-        let last = self.offset + self.shape.iter().zip(&self.stride).map(|(d, s)| (d - 1) * s).sum::<usize>();
-        if (last + 1) * es > storage.len() {
-            return Err(format!("reads past its storage ({} bytes)", storage.len()));
-        }
+        // Within the span, so none of the index arithmetic below can overflow.
         if contiguous {
             return Ok(storage[self.offset * es..(self.offset + n) * es].to_vec());
         }

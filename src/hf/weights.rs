@@ -19,6 +19,34 @@ use crate::error::{Error, Result, TensorProblem};
 /// At most this many problems are listed in one error (the count of the rest is given).
 const MAX_LISTED: usize = 25;
 
+/// How much a model can take, from its validated config: every tensor a file declares is
+/// checked against it ([`Weights::admit`]) before any of its bytes are read or allocated, so a
+/// header or pickle that declares a terabyte is refused from a few hundred bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Elements of the model's largest tensor (e.g. GPT-2's `wte`, vocab x width).
+    pub largest: u64,
+    /// Elements of all the model's tensors together, with a margin (PEFT extras, buffers).
+    pub total: u64,
+    /// The parameters the config describes, without the margin (0 = unknown): a checkpoint
+    /// that holds less than half of them is refused before the model is built, since building
+    /// it would fill what is missing with zeros first.
+    pub expected: u64,
+}
+
+impl Budget {
+    /// No model bound: only what any tensor could be on this target (2^32 elements, and no
+    /// more than fits in memory here). For loads whose config is not known.
+    pub const ANY: Budget = Budget { largest: 1 << 32, total: 1 << 34, expected: 0 };
+
+    /// A budget of `params` elements whose largest tensor has `largest`, with the margin the
+    /// model trees' extras need (a quarter more, plus 16M elements).
+    pub fn of(largest: u64, params: u64) -> Self {
+        Self { largest, total: params.saturating_add(params / 4).saturating_add(16 << 20), expected: params }
+    }
+
+}
+
 enum Stored {
     Float { shape: Vec<usize>, tensor: Tensor<1> },
     Other { shape: Vec<usize>, dtype: Dtype },
@@ -34,6 +62,13 @@ pub struct Weights {
     random_std: Option<f64>,
     /// The device's largest buffer (f32 tensors above it are refused with a clear error).
     max_tensor_bytes: Option<u64>,
+    /// What the model can take, and how much of it the admitted tensors use.
+    budget: Budget,
+    admitted: u64,
+}
+
+fn dtype_is_float(dtype: Dtype) -> bool {
+    matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64)
 }
 
 /// Converts little-endian tensor bytes to f32, or `None` for a non-float dtype.
@@ -58,7 +93,49 @@ impl Weights {
             problems: Vec::new(),
             random_std: None,
             max_tensor_bytes: crate::device::max_tensor_bytes(device),
+            budget: Budget::ANY,
+            admitted: 0,
         }
+    }
+
+    /// Before the model is built: an error when the files held less than half of the
+    /// parameters the config describes (the model tree would otherwise allocate zeros for all
+    /// that is missing, up to the config's size, only to report it missing).
+    pub fn check_coverage(&self) -> Result<()> {
+        if self.admitted.saturating_mul(2) < self.budget.expected {
+            return Err(Error::Incomplete { path: self.source.clone(), held: self.admitted, expected: self.budget.expected });
+        }
+        Ok(())
+    }
+
+    /// Bounds every tensor admitted from now on by what the model can take.
+    pub fn set_budget(&mut self, budget: Budget) {
+        self.budget = budget;
+    }
+
+    /// Checks a tensor a file declares, before its bytes are read: a float type (or an integer
+    /// the model skips, recorded later), an element count that does not overflow and fits the
+    /// model's largest tensor, and room left in the model's total. `source` names the file.
+    pub fn admit(&mut self, source: &str, key: &str, shape: &[usize]) -> Result<()> {
+        let too_large = |elements: Option<u64>, limit: u64, what: &'static str| Error::TooLarge {
+            path: source.to_string(),
+            tensor: key.to_string(),
+            shape: shape.to_vec(),
+            elements,
+            limit,
+            what,
+        };
+        let n = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+            .ok_or_else(|| too_large(None, self.budget.largest, "elements in this model's largest tensor"))?;
+        if n > self.budget.largest {
+            return Err(too_large(Some(n), self.budget.largest, "elements in this model's largest tensor"));
+        }
+        let admitted = self.admitted.saturating_add(n);
+        if admitted > self.budget.total {
+            return Err(too_large(Some(n), self.budget.total, "elements in all of this model's tensors"));
+        }
+        self.admitted = admitted;
+        Ok(())
     }
 
     /// A store that answers every request with fresh N(0, std) values: random-weight models for
@@ -81,20 +158,20 @@ impl Weights {
     /// bytes are uploaded as they are, without a copy on the host, so loading holds at most
     /// one tensor in memory.
     pub fn insert(&mut self, name: &str, dtype: Dtype, shape: &[usize], bytes: Vec<u8>) -> Result<()> {
-        let n: usize = shape.iter().product();
+        let n = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
         let size = dtype.bitsize() / 8;
-        if matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64) && bytes.len() != n * size {
+        let Some(n) = n.filter(|n| n.checked_mul(size).is_some_and(|b| b == bytes.len() || !dtype_is_float(dtype))) else {
             return Err(Error::Safetensors {
                 path: self.source.clone(),
                 message: format!("tensor `{name}` has {} bytes for shape {shape:?} of {dtype:?}", bytes.len()),
             });
-        }
-        if let Some(limit) = self.max_tensor_bytes.filter(|&limit| (n * 4) as u64 > limit) {
+        };
+        if let Some(limit) = self.max_tensor_bytes.filter(|&limit| (n as u64).saturating_mul(4) > limit) {
             return Err(Error::TensorTooLarge {
                 path: self.source.clone(),
                 tensor: name.to_string(),
                 shape: shape.to_vec(),
-                bytes: (n * 4) as u64,
+                bytes: (n as u64).saturating_mul(4),
                 limit,
             });
         }

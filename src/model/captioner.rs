@@ -197,6 +197,7 @@ impl Captioner {
     /// [`crate::model::part::Part`]) and checks the checkpoint: every problem in one error, and
     /// every key of the PEFT file (`peft_keys`) must have found its place.
     pub fn assemble(mut w: Weights, config: &CaptionerConfig, fresh: bool, peft_keys: &[String]) -> Result<Self> {
+        w.check_coverage()?;
         let model = Captioner::load(&mut w, config, fresh);
         let unused = w.finish_strict(&|k| peft_keys.iter().any(|p| p == k))?;
         log::debug!("unused tensors: {unused:?}");
@@ -253,6 +254,7 @@ pub mod files {
         let config = CaptionerConfig::new(enc, preprocess, gpt2, peft_cfg.map(|c| (c, shown.as_str())), method, fresh)?;
 
         let mut w = Weights::new(device);
+        w.set_budget(crate::model::budget::captioner(&config));
         let part = Part::Encoder(config.encoder.kind);
         read_checkpoint(&find_checkpoint(encoder)?, &|k| part.rename(k), &mut w)?;
         read_checkpoint(&find_checkpoint(decoder)?, &|k| Part::Decoder.rename(k), &mut w)?;
@@ -312,6 +314,7 @@ pub mod files {
         )?;
 
         let mut w = Weights::new(device);
+        w.set_budget(crate::model::budget::captioner(&config));
         let part = Part::EncoderDecoder(config.encoder.kind);
         read_checkpoint(&find_checkpoint(dir)?, &|k| part.rename(k), &mut w)?;
         let mut peft_keys = Vec::new();

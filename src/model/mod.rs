@@ -1,6 +1,7 @@
 //! The models: one implementation for every backend and target.
 
 pub mod attention;
+pub mod budget;
 pub mod captioner;
 pub mod clip;
 pub mod gpt2;

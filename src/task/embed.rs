@@ -50,6 +50,7 @@ impl Clip {
         towers: Towers,
     ) -> Result<Self> {
         let device = weights.device().clone();
+        weights.check_coverage()?;
         let model = ClipModel::load(&mut weights, &config, towers);
         let unused = weights.finish()?;
         log::debug!("unused checkpoint tensors: {unused:?}");
@@ -72,10 +73,11 @@ impl Clip {
         };
         let tokenizer = match towers {
             Towers::Vision => None,
-            _ => Some(ClipTokenizer::from_dir_or_bundled(dir, config.text.max_position_embeddings)?),
+            _ => Some(ClipTokenizer::from_dir_or_bundled(dir, config.text.max_position_embeddings, config.text.vocab_size)?),
         };
         let weights_path = crate::hf::safetensors::find_checkpoint(dir)?;
         let mut weights = Weights::new(device);
+        weights.set_budget(crate::model::budget::clip(&config, towers));
         let part = crate::model::part::Part::Clip(towers);
         crate::hf::safetensors::read_checkpoint(&weights_path, &|k| part.rename(k), &mut weights)?;
         Self::from_weights(weights, config, preprocess, tokenizer, towers)

@@ -9,7 +9,9 @@ use burn::tensor::Device;
 use crate::error::{Error, Result};
 use crate::hf::stream::{Plan, StreamedFile};
 use crate::hf::torch_zip::StreamedTorchFile;
+use crate::hf::weights::Budget;
 use crate::hf::{ClipConfig, EncoderConfig, Gpt2Config, PreprocessConfig, Weights};
+use crate::model::budget;
 use crate::model::captioner::{Captioner, CaptionerConfig};
 use crate::model::clip::Towers;
 use crate::model::part::Part;
@@ -41,6 +43,13 @@ enum Target {
     Captioner { config: CaptionerConfig, tokenizer: Gpt2Tokenizer },
 }
 
+/// An empty store bounded by what the model can take.
+fn budgeted(device: &Device, budget: Budget) -> Weights {
+    let mut w = Weights::new(device);
+    w.set_budget(budget);
+    w
+}
+
 /// A model being loaded.
 pub struct Loading {
     target: Target,
@@ -61,13 +70,13 @@ impl Loading {
         };
         let tokenizer = match (towers, tokenizer) {
             (Towers::Vision, _) => None,
-            (_, Some(json)) => Some(ClipTokenizer::from_bytes(json, config.text.max_position_embeddings)?),
+            (_, Some(json)) => Some(ClipTokenizer::from_bytes(json, config.text.max_position_embeddings, config.text.vocab_size)?),
             (_, None) => return Err(Error::invalid("the text tower needs a tokenizer.json")),
         };
         let files = BTreeMap::from([("clip", (Part::Clip(towers), None))]);
         Ok(Self {
+            weights: budgeted(device, budget::clip(&config, towers)),
             target: Target::Clip { config, preprocess, tokenizer, towers },
-            weights: Weights::new(device),
             files,
             peft_keys: Vec::new(),
         })
@@ -96,8 +105,8 @@ impl Loading {
         if has_peft {
             files.insert("peft", (Part::Peft, None));
         }
-        let tokenizer = Gpt2Tokenizer::from_bytes(tokenizer)?;
-        Ok(Self { target: Target::Captioner { config, tokenizer }, weights: Weights::new(device), files, peft_keys: Vec::new() })
+        let tokenizer = Gpt2Tokenizer::from_bytes(tokenizer)?.for_vocab(config.gpt2.vocab_size)?;
+        Ok(Self { weights: budgeted(device, budget::captioner(&config)), target: Target::Captioner { config, tokenizer }, files, peft_keys: Vec::new() })
     }
 
     /// A published captioner (a HF `VisionEncoderDecoderModel`) from the texts of its
@@ -126,8 +135,8 @@ impl Loading {
         if has_peft {
             files.insert("peft", (Part::Peft, None));
         }
-        let tokenizer = Gpt2Tokenizer::from_bytes(tokenizer)?;
-        Ok(Self { target: Target::Captioner { config, tokenizer }, weights: Weights::new(device), files, peft_keys: Vec::new() })
+        let tokenizer = Gpt2Tokenizer::from_bytes(tokenizer)?.for_vocab(config.gpt2.vocab_size)?;
+        Ok(Self { weights: budgeted(device, budget::captioner(&config)), target: Target::Captioner { config, tokenizer }, files, peft_keys: Vec::new() })
     }
 
     /// The parts whose safetensors files are still to be opened.
@@ -135,17 +144,19 @@ impl Loading {
         self.files.iter().filter(|(_, (_, f))| f.is_none()).map(|(k, _)| *k).collect()
     }
 
-    fn slot(&mut self, part: &str) -> Result<&mut (Part, Option<Streamed>)> {
+    fn slot(&mut self, part: &str) -> Result<(&mut (Part, Option<Streamed>), &mut Weights)> {
         let known: Vec<&str> = self.files.keys().copied().collect();
-        self.files.get_mut(part).ok_or_else(|| Error::invalid(format!("this model has no part `{part}` (it has {})", known.join(", "))))
+        let slot =
+            self.files.get_mut(part).ok_or_else(|| Error::invalid(format!("this model has no part `{part}` (it has {})", known.join(", "))))?;
+        Ok((slot, &mut self.weights))
     }
 
     /// Opens the safetensors file of `part` from its first bytes (at least the header) and
     /// returns what to fetch. `total_len` is the file size when the transport knows it.
     pub fn open(&mut self, part: &str, source: &str, start: &[u8], total_len: Option<u64>) -> Result<Plan> {
-        let slot = self.slot(part)?;
+        let (slot, weights) = self.slot(part)?;
         let p = slot.0;
-        let file = StreamedFile::open(start, source, total_len, &|k| p.rename(k))?;
+        let file = StreamedFile::open(start, source, total_len, &|k| p.rename(k), weights)?;
         let plan = file.plan(MAX_CHUNK);
         slot.1 = Some(Streamed::Safetensors(file));
         Ok(plan)
@@ -155,7 +166,7 @@ impl Loading {
     /// `tail_start` of a `len`-byte file; see [`crate::hf::torch_zip::TAIL_LEN`]). Returns the
     /// byte range of the pickle, to be given to [`Self::torch_pickle`].
     pub fn open_torch(&mut self, part: &str, source: &str, tail: &[u8], tail_start: u64, len: u64) -> Result<(u64, u64)> {
-        let slot = self.slot(part)?;
+        let (slot, _) = self.slot(part)?;
         let file = StreamedTorchFile::open(tail, tail_start, len, source)?;
         let range = file.pickle_range();
         slot.1 = Some(Streamed::Torch(file));
@@ -164,11 +175,11 @@ impl Loading {
 
     /// Reads the pickle of `part`'s `pytorch_model.bin` (as data) and returns what to fetch.
     pub fn torch_pickle(&mut self, part: &str, bytes: &[u8]) -> Result<Plan> {
-        let slot = self.slot(part)?;
+        let (slot, weights) = self.slot(part)?;
         let p = slot.0;
         match &mut slot.1 {
             Some(Streamed::Torch(f)) => {
-                f.set_pickle(bytes, &|k| p.rename(k))?;
+                f.set_pickle(bytes, &|k| p.rename(k), weights)?;
                 Ok(f.plan())
             }
             _ => Err(Error::invalid(format!("part `{part}` is not an opened pytorch_model.bin"))),

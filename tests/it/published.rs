@@ -105,7 +105,7 @@ fn a_start_token_outside_the_vocabulary_is_refused() {
     config["decoder_start_token_id"] = 60000.into();
     let err =
         glimpse::hf::encoder_decoder::EncoderDecoderConfig::from_json_str(&config.to_string(), "ved/config.json").unwrap_err().to_string();
-    for needle in ["ved/config.json", "decoder_start_token_id 60000", "50257"] {
+    for needle in ["ved/config.json", "`decoder_start_token_id` is 60000", "50257"] {
         assert!(err.contains(needle), "message lacks {needle:?}: {err}");
     }
 }

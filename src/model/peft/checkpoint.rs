@@ -12,6 +12,28 @@ use super::adapter::AdapterConfig;
 use super::lora::LoraConfig;
 use super::prefix::PrefixConfig;
 use crate::error::{Error, Result};
+use crate::hf::bounds::{MAX_INTERMEDIATE, check};
+
+/// Largest LoRA rank `r` read from a file (HF peft's examples use 4 to 256; the update of a
+/// linear layer has r x (in + out) parameters).
+pub const MAX_LORA_RANK: usize = 4096;
+
+/// Most bottlenecks stacked in one adapter (`repeats`; the seed report uses 2).
+pub const MAX_ADAPTER_REPEATS: usize = 16;
+
+/// Most virtual tokens of prefix tuning (`num_virtual_tokens`; peft's examples use 10 to 100).
+/// The prefix has num_virtual_tokens x n_layer x 2 x n_embd values and every self-attention
+/// attends over them.
+pub const MAX_VIRTUAL_TOKENS: usize = 1024;
+
+/// A dropout probability: from 0 to below 1 (burn's dropout refuses others).
+fn check_dropout(path: &str, field: &str, p: f64) -> Result<()> {
+    if (0.0..1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(Error::config(path, format!("`{field}` is {p}: a dropout probability must be from 0 to below 1")))
+    }
+}
 
 /// The fine-tuning method of a checkpoint.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,12 +117,9 @@ impl PeftCheckpoint {
                 if let Some(m) = o.get("modules_to_save").filter(|m| !m.is_null()) {
                     return Err(Error::config(path, format!("modules_to_save {m} is not supported")));
                 }
-                let cfg: LoraConfig =
-                    serde_json::from_value(Value::Object(o.clone())).map_err(|e| Error::config(path, format!("LoRA config: {e}")))?;
-                if cfg.r == 0 {
-                    return Err(Error::config(path, "LoRA rank `r` must be at least 1"));
-                }
-                PeftMethod::Lora(cfg)
+                PeftMethod::Lora(
+                    serde_json::from_value(Value::Object(o.clone())).map_err(|e| Error::config(path, format!("LoRA config: {e}")))?,
+                )
             }
             "ADAPTER" => PeftMethod::Adapter(
                 serde_json::from_value(Value::Object(o.clone())).map_err(|e| Error::config(path, format!("adapter config: {e}")))?,
@@ -116,12 +135,44 @@ impl PeftCheckpoint {
             }
         };
         let s = |k: &str| o.get(k).and_then(Value::as_str).map(String::from);
-        Ok(Self {
+        let checkpoint = Self {
             method,
             base_encoder: s("base_encoder"),
             base_decoder: s("base_decoder").or_else(|| s("base_model_name_or_path")),
             base_model: s("base_model"),
-        })
+        };
+        checkpoint.validate(path)?;
+        Ok(checkpoint)
+    }
+
+    /// Checks the method's hyper-parameters against their bounds (ranks, widths, counts and
+    /// dropout probabilities), before any tensor of those sizes exists. The widths of the
+    /// decoder itself are checked with its config ([`crate::hf::Gpt2Config::validate`]).
+    pub fn validate(&self, path: &str) -> Result<()> {
+        match &self.method {
+            PeftMethod::None => {}
+            PeftMethod::Lora(c) => {
+                check(path, "r", c.r, 1..=MAX_LORA_RANK)?;
+                check_dropout(path, "lora_dropout", c.lora_dropout)?;
+                if !c.scale().is_finite() {
+                    return Err(Error::config(path, format!("`lora_alpha` {} gives no finite scale", c.lora_alpha)));
+                }
+            }
+            PeftMethod::Adapter(c) => {
+                if let Some(size) = c.size {
+                    check(path, "size", size, 1..=MAX_INTERMEDIATE)?;
+                }
+                check(path, "repeats", c.repeats, 1..=MAX_ADAPTER_REPEATS)?;
+                check_dropout(path, "dropout", c.dropout)?;
+            }
+            PeftMethod::Prefix(c) => {
+                check(path, "num_virtual_tokens", c.num_virtual_tokens, 1..=MAX_VIRTUAL_TOKENS)?;
+                if let Some(h) = c.encoder_hidden_size {
+                    check(path, "encoder_hidden_size", h, 1..=MAX_INTERMEDIATE)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads `adapter_config.json` from a PEFT folder.
@@ -160,6 +211,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_saved_prefix_reloads_with_its_own_mlp_width() {
+        // Trained on a 1024-wide encoder and a 768-wide decoder: the MLP is 768 wide (None).
+        for (hidden, want) in [(None, 768), (Some(64), 64)] {
+            let method = PeftMethod::Prefix(PrefixConfig { num_virtual_tokens: 5, prefix_projection: true, encoder_hidden_size: hidden });
+            let saved = PeftCheckpoint { method, base_encoder: None, base_decoder: None, base_model: None };
+            let text = saved.to_json(1024, 768, 12).to_string();
+            let back = PeftCheckpoint::from_json_str(&text, "adapter_config.json").unwrap();
+            assert_eq!(back.method.prefix().unwrap().encoder_hidden_size, Some(want), "{text}");
+        }
+    }
+
+    #[test]
     fn reads_peft_lora_and_rejects_unknown() {
         let c = PeftCheckpoint::from_json_str(
             r#"{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["c_attn"], "fan_in_fan_out": true, "bias": "none"}"#,
@@ -169,6 +232,43 @@ mod tests {
         assert_eq!(c.lora().unwrap().scale(), 2.0);
         let e = PeftCheckpoint::from_json_str(r#"{"peft_type": "IA3"}"#, "adapter_config.json").unwrap_err();
         assert!(e.to_string().contains("unknown PEFT method `IA3`"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_by_name() {
+        use serde_json::json;
+
+        use crate::hf::bounds::with_field;
+        let path = "p/adapter_config.json";
+        let lora = r#"{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "lora_dropout": 0.1, "target_modules": ["c_attn"]}"#;
+        let adapter = r#"{"peft_type": "ADAPTER", "size": 64, "repeats": 2, "dropout": 0.1}"#;
+        let prefix = r#"{"peft_type": "PREFIX_TUNING", "num_virtual_tokens": 20, "prefix_projection": true, "encoder_hidden_size": 512}"#;
+        for base in [lora, adapter, prefix] {
+            PeftCheckpoint::from_json_str(base, path).unwrap();
+        }
+        for (base, field, value, needle) in [
+            (lora, "r", json!(0), "`r` is 0: must be from 1 to 4096"),
+            (lora, "r", json!(1_000_000_000), "`r` is 1000000000"),
+            (lora, "lora_dropout", json!(1.0), "`lora_dropout` is 1: a dropout probability must be from 0 to below 1"),
+            (lora, "lora_dropout", json!(-0.5), "`lora_dropout` is -0.5"),
+            (adapter, "size", json!(0), "`size` is 0: must be from 1 to 65536"),
+            (adapter, "size", json!(1_000_000_000), "`size` is 1000000000"),
+            (adapter, "repeats", json!(0), "`repeats` is 0: must be from 1 to 16"),
+            (adapter, "repeats", json!(1_000_000), "`repeats` is 1000000"),
+            (adapter, "dropout", json!(2), "`dropout` is 2"),
+            (prefix, "num_virtual_tokens", json!(0), "`num_virtual_tokens` is 0: must be from 1 to 1024"),
+            (prefix, "num_virtual_tokens", json!(1_000_000_000), "`num_virtual_tokens` is 1000000000"),
+            (prefix, "encoder_hidden_size", json!(1_000_000_000), "`encoder_hidden_size` is 1000000000: must be from 1 to 65536"),
+            (prefix, "encoder_hidden_size", json!(0), "`encoder_hidden_size` is 0"),
+        ] {
+            let e = PeftCheckpoint::from_json_str(&with_field(base, field, value.clone()), path).unwrap_err().to_string();
+            assert!(e.starts_with(path) && e.contains(needle), "{field} = {value}: {e}");
+        }
+        // The checkpoints in the fixtures still load.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        for name in ["lora_peft", "peft_b"] {
+            PeftCheckpoint::from_dir(&dir.join(name)).unwrap();
+        }
     }
 
     #[test]
@@ -243,7 +343,14 @@ impl PeftCheckpoint {
         if let Some(m) = &self.base_model {
             o.insert("base_model".into(), m.clone().into());
         }
-        o.insert("encoder_hidden_size".into(), encoder_hidden.into());
+        // For prefix tuning the key is peft's: the prefix MLP's width, which a reload reads
+        // back (writing the encoder's width there made a prefix trained on an encoder wider or
+        // narrower than the decoder reload with the wrong MLP). Elsewhere it records the encoder.
+        let hidden = match &self.method {
+            PeftMethod::Prefix(c) => c.encoder_hidden_size.unwrap_or(decoder_hidden),
+            _ => encoder_hidden,
+        };
+        o.insert("encoder_hidden_size".into(), hidden.into());
         o.insert("decoder_hidden_size".into(), decoder_hidden.into());
         o.insert("decoder_layers".into(), layers.into());
         Value::Object(o)
