@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::common::print_json;
 use crate::error::Result;
+use crate::train::lock::release_if_ours;
 use crate::train::{TrainConfig, train};
 
 /// Arguments of `train`.
@@ -117,9 +118,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let cfg = resolve(&a)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    let out = cfg.out.clone();
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
             eprintln!("\nsecond Ctrl-C: exiting without saving");
+            // Exiting skips the lock's Drop.
+            release_if_ours(&out);
             std::process::exit(130);
         }
         eprintln!("\nCtrl-C: saving a checkpoint at the next step (press again to quit now)");

@@ -87,12 +87,15 @@ pub fn write_peft(dir: &Path, model: &Captioner, config: &CaptionerConfig) -> Re
         .collect::<Result<_>>()?;
     let p = dir.join("adapter_model.safetensors");
     let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
-    safetensors::serialize_to_file(views, Some(meta), &p)
-        .map_err(|e| Error::Safetensors { path: p.display().to_string(), message: e.to_string() })
+    safetensors::serialize_to_file(views, Some(meta), &p).map_err(|e| match e {
+        safetensors::SafeTensorError::IoError(e) => Error::io(&p, e),
+        other => Error::invalid(format!("{}: cannot write the trained tensors: {other}", p.display())),
+    })
 }
 
 /// Atomically replaces checkpoint folder `dir` with one holding `model`, `state` and (for
-/// resuming) the optimiser.
+/// resuming) the optimiser. Every write error (a full disk) is an [`Error::Io`] naming its file;
+/// the staging folder is then removed again, and `dir` is left as it was.
 pub fn save(dir: &Path, model: &Captioner, config: &CaptionerConfig, state: &TrainerState, optimizer: Option<&[u8]>) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     io(parent, std::fs::create_dir_all(parent))?;
@@ -102,12 +105,9 @@ pub fn save(dir: &Path, model: &Captioner, config: &CaptionerConfig, state: &Tra
         io(&tmp, std::fs::remove_dir_all(&tmp))?;
     }
     io(&tmp, std::fs::create_dir_all(&tmp))?;
-    write_peft(&tmp, model, config)?;
-    let p = tmp.join("trainer_state.json");
-    io(&p, std::fs::write(&p, serde_json::to_string_pretty(state).unwrap_or_default()))?;
-    if let Some(bytes) = optimizer {
-        let p = tmp.join("optimizer.bin");
-        io(&p, std::fs::write(&p, bytes))?;
+    if let Err(e) = stage(&tmp, model, config, state, optimizer) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
     }
     let old = parent.join(format!(".{name}.old"));
     if dir.exists() {
@@ -119,6 +119,18 @@ pub fn save(dir: &Path, model: &Captioner, config: &CaptionerConfig, state: &Tra
     io(dir, std::fs::rename(&tmp, dir))?;
     if old.exists() {
         io(&old, std::fs::remove_dir_all(&old))?;
+    }
+    Ok(())
+}
+
+/// Writes a checkpoint's files into the (existing) staging folder `tmp`.
+fn stage(tmp: &Path, model: &Captioner, config: &CaptionerConfig, state: &TrainerState, optimizer: Option<&[u8]>) -> Result<()> {
+    write_peft(tmp, model, config)?;
+    let p = tmp.join("trainer_state.json");
+    io(&p, std::fs::write(&p, serde_json::to_string_pretty(state).unwrap_or_default()))?;
+    if let Some(bytes) = optimizer {
+        let p = tmp.join("optimizer.bin");
+        io(&p, std::fs::write(&p, bytes))?;
     }
     Ok(())
 }

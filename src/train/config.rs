@@ -111,6 +111,15 @@ pub struct TrainConfig {
     pub workers: usize,
 }
 
+/// Most passes over the training set.
+pub const MAX_EPOCHS: usize = 100_000;
+/// Largest batch (and gradient accumulation): captions in one forward pass.
+pub const MAX_BATCH: usize = 4096;
+/// Longest caption, in tokens, trained on or generated (GPT-2's positions are 1024).
+pub const MAX_TOKENS: usize = 65_536;
+/// Most image-decoding threads.
+pub const MAX_WORKERS: usize = 256;
+
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
@@ -181,6 +190,19 @@ impl TrainConfig {
         if self.batch_size == 0 || self.grad_accum == 0 {
             return bad("batch_size and grad_accum must be at least 1");
         }
+        // Values past these would only allocate without bound or run for ever.
+        for (name, value, max) in [
+            ("epochs", self.epochs, MAX_EPOCHS),
+            ("batch_size", self.batch_size, MAX_BATCH),
+            ("grad_accum", self.grad_accum, MAX_BATCH),
+            ("max_caption_tokens", self.max_caption_tokens, MAX_TOKENS),
+            ("max_tokens", self.max_tokens, MAX_TOKENS),
+            ("workers", self.workers, MAX_WORKERS),
+        ] {
+            if value > max {
+                return bad(&format!("{name} is {value}, more than the limit of {max}"));
+            }
+        }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad("lr must be positive");
         }
@@ -208,5 +230,19 @@ mod tests {
         assert_eq!((c.method, c.epochs, c.lora.r), (Method::Lora, 3, 4));
         let e = TrainConfig::from_toml("epoch = 3\n", "train.toml").unwrap_err();
         assert!(e.to_string().contains("train.toml") && e.to_string().contains("epoch"), "{e}");
+    }
+
+    #[test]
+    fn sizes_past_their_limits_are_refused_by_name() {
+        for (edit, needle) in [
+            (TrainConfig { batch_size: 1 << 40, ..Default::default() }, "batch_size is 1099511627776, more than the limit of 4096"),
+            (TrainConfig { grad_accum: usize::MAX, ..Default::default() }, "grad_accum is"),
+            (TrainConfig { epochs: 1 << 30, ..Default::default() }, "epochs is 1073741824"),
+            (TrainConfig { max_caption_tokens: 1 << 20, ..Default::default() }, "max_caption_tokens is 1048576"),
+        ] {
+            let e = edit.check().unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+        TrainConfig::default().check().unwrap();
     }
 }

@@ -4,14 +4,18 @@
 //! - [`config`]: `train.toml` / command-line options, defaults = the seed report's recipe;
 //! - [`data`]: the caption dataset, caption cleaning, augmentation, background loading;
 //! - [`checkpoint`]: atomic checkpoints (PEFT folder + optimiser + progress) and resuming;
+//! - [`lock`]: the lock on an output folder (one run at a time);
+//! - [`runlog`]: `metrics.jsonl` (never repeating a step after a resume) and the plotted series;
 //! - [`trainer`]: the loop (AdamW, StepLR with warm-up, gradient accumulation, validation with
 //!   CIDEr-D and CLIPScore, best checkpoint, metrics log and plot).
 
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod lock;
 pub mod plot;
 pub mod rng;
+pub mod runlog;
 pub mod trainer;
 
 pub use config::TrainConfig;

@@ -1,6 +1,5 @@
 //! The training loop.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,9 +15,11 @@ use serde_json::json;
 use super::checkpoint::{self, TrainerState};
 use super::config::TrainConfig;
 use super::data::{Dataset, spawn_loader};
-use super::plot::plot;
+use super::lock::RunLock;
 use super::rng::{Rng, stable_hash};
+use super::runlog::MetricsLog;
 use crate::error::{Error, Result};
+use crate::hf::{EncoderDecoderConfig, Gpt2Config};
 use crate::model::captioner::{Captioner, CaptionerConfig, files};
 use crate::model::clip::Towers;
 use crate::model::peft::PeftCheckpoint;
@@ -92,28 +93,6 @@ pub fn caption_loss(model: &Captioner, enc: Tensor<3>, tokens: &[Vec<u32>], eos:
     (nll * mask).sum() / count
 }
 
-fn writable_out(out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let probe = out.join(".write-test");
-    std::fs::write(&probe, b"ok").map_err(|e| Error::invalid(format!("{}: output folder is not writable: {e}", out.display())))?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
-}
-
-struct Log {
-    file: std::fs::File,
-    loss: Vec<(f64, f64)>,
-    val_loss: Vec<(f64, f64)>,
-    cider: Vec<(f64, f64)>,
-    clipscore: Vec<(f64, f64)>,
-}
-
-impl Log {
-    fn write(&mut self, v: serde_json::Value) -> Result<()> {
-        writeln!(self.file, "{v}").map_err(|e| Error::invalid(format!("metrics.jsonl: {e}")))
-    }
-}
-
 /// Reads raw encoder states of dataset image `i` from the on-disk cache, computing (with the
 /// frozen `encoder`) and storing them first when absent.
 fn cached_states(
@@ -146,17 +125,32 @@ fn cached_states(
 }
 
 /// Runs training as configured. `resume` continues from `out/checkpoints/last`; `stop` (set by
-/// Ctrl-C) makes the loop save and return at the next optimiser step.
+/// Ctrl-C) makes the loop save and return at the next optimiser step. The output folder is
+/// locked for the run ([`RunLock`]: a second run on it is refused) and its `metrics.jsonl`
+/// keeps only the records of the steps the starting checkpoint holds.
+/// The decoder's vocabulary size, from its config (which the model loader reads again).
+fn decoder_vocab(cfg: &TrainConfig) -> Result<usize> {
+    match &cfg.model {
+        Some(m) => {
+            let path = m.join("config.json");
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            Ok(EncoderDecoderConfig::from_json_str(&text, &path.display().to_string())?.decoder.vocab_size)
+        }
+        None => Ok(Gpt2Config::from_file(cfg.decoder.join("config.json"))?.vocab_size),
+    }
+}
+
 pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<TrainOutcome> {
     cfg.check()?;
-    writable_out(&cfg.out)?;
+    let _lock = RunLock::acquire(&cfg.out)?;
     let last_dir = cfg.out.join("checkpoints").join("last");
     let best_dir = cfg.out.join("best");
     let base = crate::device::init_named(&cfg.backend)?;
     let device = base.clone().autodiff();
     device.seed(cfg.seed);
 
-    let tok = Gpt2Tokenizer::from_dir_or_bundled(cfg.model.as_ref().unwrap_or(&cfg.decoder))?;
+    // Checked against the decoder's vocabulary before any caption is encoded with it.
+    let tok = Gpt2Tokenizer::from_dir_or_bundled(cfg.model.as_ref().unwrap_or(&cfg.decoder))?.for_vocab(decoder_vocab(cfg)?)?;
     let train_ds = Dataset::load(&cfg.train_captions, &cfg.train_images, &tok, cfg.max_caption_tokens)?;
     let val_ds = match (&cfg.val_captions, &cfg.val_images) {
         (Some(c), Some(i)) => Some(Dataset::load(c, i, &tok, cfg.max_caption_tokens)?),
@@ -220,17 +214,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
     if let Some(d) = &cache_dir {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
-    let mut log = Log {
-        file: std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(cfg.out.join("metrics.jsonl"))
-            .map_err(|e| Error::io(cfg.out.join("metrics.jsonl"), e))?,
-        loss: vec![],
-        val_loss: vec![],
-        cider: vec![],
-        clipscore: vec![],
-    };
+    let mut log = MetricsLog::open(&cfg.out, state.step)?;
 
     let micro_per_epoch = train_ds.examples.len().div_ceil(cfg.batch_size);
     let steps_per_epoch = micro_per_epoch.div_ceil(cfg.grad_accum);
@@ -311,8 +295,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
                 state.step += 1;
                 let ips = seen_images as f64 / t_images.elapsed().as_secs_f64().max(1e-9);
                 bar.set_message(format!("epoch {}/{} loss {last_loss:.4} lr {lr:.2e} {ips:.2} img/s", epoch + 1, cfg.epochs));
-                log.loss.push((state.step as f64, value));
-                log.write(json!({"type": "step", "step": state.step, "epoch": epoch + 1, "loss": value, "lr": lr, "images_per_s": ips}))?;
+                log.write(&json!({"type": "step", "step": state.step, "epoch": epoch + 1, "loss": value, "lr": lr, "images_per_s": ips}))?;
                 let limit = cfg.max_steps > 0 && state.step >= cfg.max_steps;
                 let interrupted = stop.load(Ordering::SeqCst);
                 if end_of_epoch {
@@ -351,11 +334,6 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
             record["val_loss"] = json!(v.loss);
             record["CIDEr"] = json!(v.cider);
             record["CLIPScore"] = json!(v.clipscore);
-            log.val_loss.push((state.step as f64, v.loss));
-            log.cider.push(((epoch + 1) as f64, v.cider));
-            if let Some(c) = v.clipscore {
-                log.clipscore.push(((epoch + 1) as f64, c));
-            }
             if state.best_cider.is_none_or(|b| v.cider > b) {
                 state.best_cider = Some(v.cider);
                 let mut best_state = state.clone();
@@ -371,13 +349,11 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
                 v.clipscore.map_or("-".into(), |c| format!("{c:.4}"))
             ));
         }
-        log.write(record)?;
+        log.write(&record)?;
         state.epoch += 1;
         state.micro_in_epoch = 0;
         save_last(&model, &optim, &state)?;
-        let png = plot(&log.loss, &log.val_loss, &log.cider, &log.clipscore);
-        let p = cfg.out.join("plot.png");
-        png.save(&p).map_err(|e| Error::image(p.display().to_string(), e.to_string()))?;
+        log.save_plot(&cfg.out)?;
         if stop.load(Ordering::SeqCst) {
             bar.abandon_with_message("interrupted (checkpoint saved)");
             return Ok(TrainOutcome {

@@ -1,11 +1,17 @@
 //! Training: learning on a synthetic caption set, resume equals an uninterrupted run, frozen
-//! parameters stay bit-identical, and bad input.
+//! parameters stay bit-identical, bad input, the output folder's lock, the log after a resume and
+//! write errors.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use glimpse::error::Error;
+use glimpse::model::peft::PeftCheckpoint;
+use glimpse::train::checkpoint::{self, TrainerState};
 use glimpse::train::config::Method;
+use glimpse::train::lock::{Holder, LOCK_FILE, RunLock};
 use glimpse::train::{TrainConfig, train};
 
 use crate::common::*;
@@ -382,6 +388,7 @@ fn ctrl_c_saves_a_checkpoint_before_exiting() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(130), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("\"interrupted\": true"), "{stdout}");
+    assert!(!tmp.path().join("run").join(LOCK_FILE).exists(), "Ctrl-C removes the lock");
     let last = tmp.path().join("run/checkpoints/last");
     assert!(last.join("adapter_model.safetensors").is_file() && last.join("trainer_state.json").is_file());
     // And it resumes from there.
@@ -453,4 +460,136 @@ fn lora_trains_on_a_published_captioner_and_loads_as_the_page_does() {
     let a = pollster::block_on(streamed.caption(&image, &g)).unwrap();
     assert_eq!(a, pollster::block_on(folder.caption(&image, &g)).unwrap());
     eprintln!("LoRA on a published captioner: loss {:.3} -> {last:.3}; caption {:?}", steps[0], a.text);
+}
+
+/// `config` without validation (quick runs that test the output folder, not learning).
+fn quick(dir: &Path, method: Method) -> TrainConfig {
+    TrainConfig { val_captions: None, val_images: None, clip: None, ..config(dir, method) }
+}
+
+/// Writes a lock file naming `holder` into `out`, as a run of that process would have.
+fn write_lock(out: &Path, holder: &Holder) -> PathBuf {
+    std::fs::create_dir_all(out).unwrap();
+    let lock = out.join(LOCK_FILE);
+    std::fs::write(&lock, serde_json::to_string(holder).unwrap()).unwrap();
+    lock
+}
+
+/// Above Linux's largest possible pid (PID_MAX_LIMIT = 2^22): no process has it.
+const DEAD_PID: u32 = 4_194_305;
+
+#[test]
+fn a_second_run_on_a_locked_folder_is_refused_and_a_stale_lock_taken_over() {
+    let tmp = crate::common::tempdir();
+    let mut cfg = quick(tmp.path(), Method::None);
+    cfg.max_steps = 1;
+    let lock = cfg.out.join(LOCK_FILE);
+    let me = format!("pid {}", std::process::id());
+    // A live run holds the folder: a second one is refused, in this process and in another.
+    let held = RunLock::acquire(&cfg.out).unwrap();
+    assert_eq!(held.path(), lock);
+    let e = train(&cfg, false, no_stop()).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Locked { .. }), "{msg}");
+    assert!(msg.contains(&lock.display().to_string()) && msg.contains(&me) && msg.contains("started") && msg.contains("delete"), "{msg}");
+    let file = tmp.path().join("locked.toml");
+    std::fs::write(&file, toml_of(&cfg)).unwrap();
+    let (code, _, err) = glimpse_in(tmp.path(), &["train", "--config", file.to_str().unwrap()]);
+    assert!(code != 0 && err.contains(LOCK_FILE) && err.contains(&me), "{err}");
+    drop(held);
+    assert!(!lock.exists(), "the lock is removed when its holder ends");
+    // Lock files whose run may be alive: a live pid of this host (a filesystem without advisory
+    // locks), a pid on another host, an unreadable file. Each is refused and left in place.
+    let here = Holder::this_process();
+    for (what, text) in [
+        ("live pid", serde_json::to_string(&here).unwrap()),
+        ("other host", serde_json::to_string(&Holder { pid: DEAD_PID, host: "elsewhere.example".into(), ..here.clone() }).unwrap()),
+        ("garbage", "not json".into()),
+    ] {
+        std::fs::write(&lock, &text).unwrap();
+        let msg = train(&cfg, false, no_stop()).unwrap_err().to_string();
+        assert!(msg.contains(&lock.display().to_string()) && msg.contains("delete"), "{what}: {msg}");
+        assert_eq!(std::fs::read_to_string(&lock).unwrap(), text, "{what}: the lock is left alone");
+    }
+    // A run that died (kill -9) left its lock: taken over, and removed at the end.
+    write_lock(&cfg.out, &Holder { pid: DEAD_PID, ..here });
+    let (code, out, err) = glimpse_in(tmp.path(), &["train", "--config", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"steps\": 1") && err.contains("taking over") && err.contains(&format!("pid {DEAD_PID}")), "{err}");
+    assert!(!lock.exists(), "the lock is removed when training ends");
+}
+
+#[test]
+fn a_resumed_run_logs_each_step_once() {
+    let tmp = crate::common::tempdir();
+    let mut cfg = quick(tmp.path(), Method::None);
+    cfg.max_steps = 2;
+    assert_eq!(train(&cfg, false, no_stop()).unwrap().steps, 2);
+    let log = cfg.out.join("metrics.jsonl");
+    let kept = std::fs::read_to_string(&log).unwrap();
+    // The killed run went on to steps 3 and 4 after its checkpoint at step 2, and kill -9 cut
+    // its last line.
+    let mut killed = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    for step in [3, 4] {
+        writeln!(killed, "{}", serde_json::json!({"type": "step", "step": step, "epoch": 1, "loss": 1.0, "killed": true})).unwrap();
+    }
+    write!(killed, "{{\"type\": \"step\", \"st").unwrap();
+    drop(killed);
+    cfg.max_steps = 0;
+    let out = train(&cfg, true, no_stop()).unwrap();
+    assert_eq!(out.steps, 6, "one epoch of 36 captions in batches of 6");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with(&kept) && !text.contains("killed"), "{text}");
+    let records = metrics(&cfg.out); // every line is JSON
+    let steps: Vec<u64> = records.iter().filter(|r| r["type"] == "step").map(|r| r["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, (1..=6).collect::<Vec<_>>(), "strictly increasing, each once");
+    assert_eq!(records.iter().filter(|r| r["type"] == "epoch").count(), 1);
+    // A fresh run in the same folder starts a new log.
+    cfg.max_steps = 1;
+    train(&cfg, false, no_stop()).unwrap();
+    let steps: Vec<u64> = metrics(&cfg.out).iter().map(|r| r["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, [1]);
+}
+
+/// `e` is an I/O error on a path ending in `name` with OS error `errno`.
+#[track_caller]
+fn assert_io_error(e: &Error, name: &str, errno: i32) {
+    assert!(
+        matches!(e, Error::Io { path, source } if path.ends_with(name) && source.raw_os_error() == Some(errno)),
+        "expected an I/O error (os error {errno}) on {name}, got: {e}"
+    );
+}
+
+#[test]
+fn write_errors_name_the_file() {
+    const ENOSPC: i32 = 28;
+    const ENOTDIR: i32 = 20;
+    let tmp = crate::common::tempdir();
+    let cfg = quick(tmp.path(), Method::Lora);
+    let device = burn::tensor::Device::flex();
+    let wanted = PeftCheckpoint { method: cfg.peft(), base_encoder: None, base_decoder: None, base_model: None };
+    let (model, mcfg) = glimpse::model::captioner::files::load_with(&cfg.encoder, &cfg.decoder, None, Some(wanted), &device, true).unwrap();
+    let state = TrainerState { epoch: 0, micro_in_epoch: 0, step: 0, best_cider: None, method: "LORA".into(), seed: 7 };
+    // A checkpoint folder inside a regular file.
+    std::fs::write(tmp.path().join("afile"), "x").unwrap();
+    let e = checkpoint::save(&tmp.path().join("afile/checkpoints/last"), &model, &mcfg, &state, None).unwrap_err();
+    assert_io_error(&e, "afile/checkpoints", ENOTDIR);
+    if !Path::new("/dev/full").exists() {
+        eprintln!("no /dev/full: the full-disk cases are skipped");
+        return;
+    }
+    // A full disk (/dev/full answers every write with ENOSPC) under the tensors file...
+    let dir = tmp.path().join("full");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink("/dev/full", dir.join("adapter_model.safetensors")).unwrap();
+    let e = checkpoint::write_peft(&dir, &model, &mcfg).unwrap_err();
+    assert_io_error(&e, "adapter_model.safetensors", ENOSPC);
+    // ... and under the training log: the run stops with the error, and leaves no lock.
+    let mut run = cfg.clone();
+    run.max_steps = 1;
+    std::fs::create_dir_all(&run.out).unwrap();
+    std::os::unix::fs::symlink("/dev/full", run.out.join("metrics.jsonl")).unwrap();
+    let e = train(&run, false, no_stop()).unwrap_err();
+    assert_io_error(&e, "metrics.jsonl", ENOSPC);
+    assert!(!run.out.join(LOCK_FILE).exists());
 }
