@@ -6,6 +6,10 @@
 #                       lavapipe), the wasm build, and the browser suite in headless Chromium
 #   ./build.sh native   build the native CLI (release): target/release/glimpse
 #   ./build.sh bench    run the CPU benchmarks (see benches/)
+#   ./build.sh fuzz [SECS] [TARGET...]
+#                       fuzz the readers of untrusted files with libFuzzer (cargo-fuzz, nightly),
+#                       SECS seconds per target (default 600), every target unless named;
+#                       GLIMPSE_FUZZ=tree runs the in-tree mutation harness instead (no nightly)
 # Set GLIMPSE_WASM_OPT=0 to skip wasm-opt (it takes minutes; the page works without it).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -85,12 +89,33 @@ case "${1:-web}" in
     cargo bench --features native --bench caption_cpu
     cargo bench --features native --bench train_cpu
     ;;
+  fuzz)
+    shift
+    secs="${1:-600}"; [ $# -gt 0 ] && shift
+    targets="${*:-safetensors torch_zip pickle config tokenizer image captions preprocessor}"
+    if [ "${GLIMPSE_FUZZ:-libfuzzer}" = tree ]; then
+      for t in $targets; do
+        GLIMPSE_FUZZ_SECS="$secs" GLIMPSE_FUZZ_TARGET="$t" \
+          cargo test --release --features native --test it fuzz_targets -- --nocapture
+      done
+      exit 0
+    fi
+    rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    # Seeds: the in-tree harness's corpora (fixture files and small crafted ones).
+    GLIMPSE_FUZZ_EXPORT="$PWD/fuzz/corpus" cargo test --release --features native --test it export_seed_corpora
+    for t in $targets; do
+      echo "build.sh: fuzzing $t for $secs s"
+      (cd fuzz && cargo +nightly fuzz run --sanitizer none "$t" "corpus/$t" -- \
+        -max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 -max_len=1048576 -print_final_stats=1)
+    done
+    ;;
   native)
     cargo build --release --features native
     echo "built target/release/glimpse"
     ;;
   *)
-    echo "usage: ./build.sh [web|serve|test|native|bench]" >&2
+    echo "usage: ./build.sh [web|serve|test|native|bench|fuzz]" >&2
     exit 2
     ;;
 esac

@@ -19,6 +19,8 @@
 pub mod data;
 pub mod device;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod hf;
 pub mod image;
 pub mod model;

@@ -6,6 +6,7 @@ pub mod caption_parity;
 pub mod cli;
 mod clip_parity;
 mod common;
+mod fuzz;
 pub mod hostile;
 mod image_corpus;
 mod metrics;
