@@ -49,13 +49,44 @@ pub struct Engine {
 /// CPU backend inside WebAssembly (one thread; for browsers without a usable GPU).
 #[wasm_bindgen(js_name = createEngine)]
 pub async fn create_engine(backend: Option<String>) -> Result<Engine, JsValue> {
-    console_error_panic_hook::set_once();
+    record_panics();
     let device = match backend.as_deref().unwrap_or("webgpu").parse().map_err(js)? {
         crate::device::Backend::Wgpu => crate::device::init_webgpu().await.map_err(js)?,
         crate::device::Backend::Cpu => Device::flex(),
     };
     let state = State { device, clip: RefCell::new(None), captioner: RefCell::new(None), loading: RefCell::new(None) };
     Ok(Engine { state: Rc::new(state) })
+}
+
+thread_local! {
+    /// The message of the panic that stopped this instance, if one did.
+    static PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Logs panics to the console (with their message and place) and keeps the message, so the
+/// worker can say what stopped the engine: a panic in wasm aborts the instance, which the
+/// worker then replaces with a fresh one.
+fn record_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            PANIC.with(|p| *p.borrow_mut() = Some(info.to_string()));
+            console_error_panic_hook::hook(info);
+        }));
+    });
+}
+
+/// The message of the panic that stopped the engine (`undefined` if none did).
+#[wasm_bindgen(js_name = lastPanic)]
+pub fn last_panic() -> Option<String> {
+    PANIC.with(|p| p.borrow().clone())
+}
+
+/// Panics on purpose: the browser suite checks that the page survives an engine that dies.
+#[doc(hidden)]
+#[wasm_bindgen(js_name = panicForTesting)]
+pub fn panic_for_testing() {
+    panic!("a panic asked for by the test suite");
 }
 
 fn towers(name: &str) -> Result<Towers, JsValue> {

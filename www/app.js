@@ -8,23 +8,55 @@ const DEFAULT_LABELS = ['cat', 'dog', 'bird', 'horse', 'car', 'bicycle', 'flower
 
 // ---------------------------------------------------------------- the worker
 
-const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+// The worker, started again (with a fresh wasm engine) when the engine dies: a panic or an
+// allocation failure in wasm poisons its instance. Photos and results stay; models load again
+// when next needed.
+let worker = null;
 let nextId = 1;
 const waiting = new Map();
 const progressHandlers = new Map();
 
-worker.onmessage = (ev) => {
-  const m = ev.data;
-  if (m.type === 'progress') {
-    progressHandlers.get(m.id)?.(m);
-    return;
+function startWorker() {
+  worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  worker.onmessage = (ev) => {
+    const m = ev.data;
+    if (m.type === 'progress') {
+      progressHandlers.get(m.id)?.(m);
+      return;
+    }
+    const w = waiting.get(m.id);
+    waiting.delete(m.id);
+    if (m.ok) w.resolve(w.timed ? { result: m.result, seconds: m.ms / 1000 } : m.result);
+    else {
+      const err = Object.assign(new Error(m.error.message), { kind: m.error.kind });
+      if (err.kind === 'crashed') restartEngine(err);
+      w.reject(err);
+    }
+  };
+  worker.onerror = (e) => showBanner(`The worker failed: ${e.message || 'could not start (is pkg/ built?)'}`);
+}
+startWorker();
+
+function restartEngine(err) {
+  worker.terminate();
+  for (const [id, w] of waiting) {
+    waiting.delete(id);
+    w.reject(Object.assign(new Error(err.message), { kind: 'crashed' }));
   }
-  const w = waiting.get(m.id);
-  waiting.delete(m.id);
-  if (m.ok) w.resolve(w.timed ? { result: m.result, seconds: m.ms / 1000 } : m.result);
-  else w.reject(Object.assign(new Error(m.error.message), { kind: m.error.kind }));
-};
-worker.onerror = (e) => showBanner(`The worker failed: ${e.message || 'could not start (is pkg/ built?)'}`);
+  state.restarts += 1;
+  for (const m of [state.clip, state.captioner]) {
+    m.status = 'none';
+    m.promise = null;
+  }
+  startWorker();
+  state.ready = false;
+  renderStatus();
+  call('init', { backend: state.adapter?.backend || backend }).then(() => {
+    state.ready = true;
+    renderStatus();
+  });
+  showBanner(`The engine stopped: ${err.message}. It was restarted; your photos and results are kept, and models load again when needed.`);
+}
 
 // `call`, resolving to {result, seconds}: the time the worker spent on it, not counting the
 // wait behind earlier requests.
@@ -57,6 +89,7 @@ const state = {
   accuracy: null,
   timings: {},
   hover: null,
+  restarts: 0, // engines started again after one died
 };
 let photoId = 0;
 

@@ -422,6 +422,10 @@ const ops = {
   async fillTemplates({ templates }) {
     return templates.map((t) => glimpse.fillTemplate(t, 'x'));
   },
+  // For the browser suite: kills the engine as a bug would.
+  async crashForTesting() {
+    glimpse.panicForTesting();
+  },
   async memory() {
     return wasm ? wasm.memory.buffer.byteLength : 0;
   },
@@ -440,8 +444,22 @@ const ops = {
   },
 };
 
+// A panic or an allocation failure in wasm traps (a RuntimeError) and leaves the instance in
+// an unknown state: the engine is then dead, and the page starts a fresh worker.
+let dead = null;
+
 function message(e) {
   const text = e && e.message ? e.message : String(e);
+  if (dead || e instanceof WebAssembly.RuntimeError || /recursive use of an object detected/.test(text)) {
+    if (!dead) {
+      let panic = null;
+      try {
+        panic = glimpse.lastPanic();
+      } catch {}
+      dead = panic ? `it panicked: ${panic}` : `${text} (the WebAssembly engine ran out of memory or crashed)`;
+    }
+    return { kind: 'crashed', message: dead };
+  }
   if (/out of memory|OutOfMemory|allocation failed|Device.*lost/i.test(text)) {
     return { kind: 'memory', message: `out of GPU memory: ${text}. Try the smaller model, or close other tabs.` };
   }
@@ -454,6 +472,7 @@ self.onmessage = (ev) => {
   queue = queue.then(async () => {
     try {
       if (!ops[op]) throw new Error(`unknown operation ${op}`);
+      if (dead) throw new Error(dead);
       if (op !== 'init' && op !== 'clearCache' && op !== 'memory' && !engine) throw new Error('the engine is not started (no WebGPU)');
       const t0 = performance.now();
       const result = await ops[op]({ id, ...args });

@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFileSync, copyFileSync, truncateSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,6 +75,61 @@ mkdirSync(broken, { recursive: true });
 for (const f of ['config.json', 'preprocessor_config.json']) copyFileSync(path.join(fixtures, 'clip_a', f), path.join(broken, f));
 const whole = readFileSync(path.join(fixtures, 'clip_a/model.safetensors'));
 writeFileSync(path.join(broken, 'model.safetensors'), whole.subarray(0, Math.floor(whole.length * 0.6)));
+// Hostile checkpoints (as tests/it/hostile.rs crafts them): a CLIP folder whose safetensors
+// header declares a 12 GB tensor (a sparse file of that size), and a captioner whose
+// pytorch_model.bin holds a pickle nested a million deep.
+const huge = path.join(tmp, 'broken/clip_huge');
+mkdirSync(huge, { recursive: true });
+for (const f of ['config.json', 'preprocessor_config.json']) copyFileSync(path.join(fixtures, 'clip_a', f), path.join(huge, f));
+const hugeHeader = Buffer.from(JSON.stringify({ 'vision_model.embeddings.class_embedding': { dtype: 'F32', shape: [3 * 2 ** 30], data_offsets: [0, 12 * 2 ** 30] } }));
+const hugeLen = Buffer.alloc(8);
+hugeLen.writeBigUInt64LE(BigInt(hugeHeader.length));
+writeFileSync(path.join(huge, 'model.safetensors'), Buffer.concat([hugeLen, hugeHeader]));
+truncateSync(path.join(huge, 'model.safetensors'), 8 + hugeHeader.length + 12 * 2 ** 30);
+function storedZip(members) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc32 = (b) => (b.reduce((c, x) => crcTable[(c ^ x) & 0xff] ^ (c >>> 8), 0xffffffff) ^ 0xffffffff) >>> 0;
+  const locals = [];
+  const central = [];
+  let offset = 0;
+  for (const [name, data] of members) {
+    const n = Buffer.from(name);
+    const h = Buffer.alloc(30);
+    h.writeUInt32LE(0x04034b50, 0);
+    h.writeUInt16LE(20, 4);
+    h.writeUInt32LE(crc32(data), 14);
+    h.writeUInt32LE(data.length, 18);
+    h.writeUInt32LE(data.length, 22);
+    h.writeUInt16LE(n.length, 26);
+    const c = Buffer.alloc(46);
+    c.writeUInt32LE(0x02014b50, 0);
+    c.writeUInt32LE(crc32(data), 16);
+    c.writeUInt32LE(data.length, 20);
+    c.writeUInt32LE(data.length, 24);
+    c.writeUInt16LE(n.length, 28);
+    c.writeUInt32LE(offset, 42);
+    locals.push(h, n, data);
+    central.push(c, n);
+    offset += 30 + n.length + data.length;
+  }
+  const cd = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(members.length, 8);
+  end.writeUInt16LE(members.length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, cd, end]);
+}
+const deep = path.join(tmp, 'broken/ved_deep');
+mkdirSync(deep, { recursive: true });
+for (const f of ['config.json', 'generation_config.json', 'preprocessor_config.json']) copyFileSync(path.join(fixtures, 'ved_vit_bin', f), path.join(deep, f));
+const deepPickle = Buffer.concat([Buffer.from([0x80, 2, 0x4e]), Buffer.alloc(1_000_000, 0x85), Buffer.from('.')]);
+writeFileSync(path.join(deep, 'pytorch_model.bin'), storedZip([['archive/data.pkl', deepPickle], ['archive/data/0', Buffer.alloc(0)]]));
 const synth = path.join(tmp, 'synthetic');
 const tower = (layers) => ({ hidden: 128, intermediate: 512, heads: 4, layers });
 const small = syntheticClip(path.join(synth, 'small'), { vision: tower(12) });
@@ -335,6 +390,42 @@ await step('a truncated safetensors file gets a clear message and the page keeps
   await until(page, () => window.glimpse.state.clip.status.startsWith('loaded') && window.glimpse.state.photos[0].probs, null, 'reload of the good model');
 });
 
+await step('hostile checkpoints are refused with the CLI\'s messages; the page goes on with the next, good model', async () => {
+  const probs = await page.evaluate(() => [...window.glimpse.state.photos[0].probs]);
+  const since = log.length;
+  await page.fill('#clip-url', '/broken/clip_huge/');
+  await page.click('#clip-load');
+  await until(page, () => !document.getElementById('banner').hidden && /declares shape/.test(document.getElementById('banner-text').textContent), null, 'refusal of a 12 GB tensor', true);
+  report.hugeMessage = await page.textContent('#banner-text');
+  assert.match(report.hugeMessage, /model\.safetensors: tensor `vision_model\.embeddings\.class_embedding` declares shape \[3221225472\].*largest tensor/);
+  const fetched = log.slice(since).filter((r) => r.path.endsWith('clip_huge/model.safetensors'));
+  assert.ok(fetched.every((r) => r.range), 'only ranges of the 12 GB file were asked for');
+  await page.click('#banner-close');
+  await page.fill('#clip-url', '/fixtures/clip_a/');
+  await page.click('#clip-load');
+  await until(page, () => window.glimpse.state.clip.status.startsWith('loaded') && window.glimpse.state.photos[0].probs, null, 'the good model after the hostile one');
+  assert.deepEqual(await page.evaluate(() => [...window.glimpse.state.photos[0].probs]), probs);
+  // A pickle nested a million deep (it overflowed the engine's stack).
+  const err = await page.evaluate(() =>
+    window.glimpse.call('loadCaptioner', { model: { url: new URL('/broken/ved_deep/', location.href).href } }).then(() => 'loaded', (e) => e.message),
+  );
+  assert.match(err, /pytorch_model\.bin: not a readable PyTorch checkpoint: values nest more than 64 deep/);
+});
+
+await step('an engine that dies is restarted; photos and results stay, and models load again', async () => {
+  const before = await page.evaluate(() => window.glimpse.state.photos.map((p) => [p.name, [...p.probs]]));
+  const kind = await page.evaluate(() => window.glimpse.call('crashForTesting').then(() => 'no crash', (e) => e.kind));
+  assert.equal(kind, 'crashed');
+  await until(page, () => window.glimpse.state.restarts === 1 && window.glimpse.state.ready, null, 'a fresh engine', true);
+  assert.match(await page.textContent('#banner-text'), /The engine stopped: it panicked: .*asked for by the test suite.*restarted/s);
+  const kept = await page.evaluate(() => window.glimpse.state.photos.map((p) => [p.name, [...p.probs]]));
+  assert.deepEqual(kept, before, 'photos and their results are kept');
+  await page.click('#banner-close');
+  await page.click('#clip-load');
+  await until(page, () => window.glimpse.state.clip.status.startsWith('loaded') && window.glimpse.state.photos.every((p) => p.probs), null, 'CLIP loaded again in the fresh engine');
+  assert.deepEqual(await page.evaluate(() => window.glimpse.state.photos.map((p) => [p.name, [...p.probs]])), before);
+});
+
 await step('a server without range support: the file is streamed, same results', async () => {
   const before = await page.evaluate(() => [...window.glimpse.state.photos[0].embed]);
   await page.evaluate(() => window.glimpse.call('clearCache'));
@@ -461,7 +552,8 @@ await step('readable on a phone screen (no sideways scrolling)', async () => {
 });
 
 await step('no uncaught errors in the page', async () => {
-  const bad = consoleErrors.filter((e) => !/Failed to load resource/.test(e));
+  // The panic asked for by the restart step is logged by the engine's panic hook, as it should be.
+  const bad = consoleErrors.filter((e) => !/Failed to load resource|asked for by the test suite|RuntimeError: unreachable/.test(e));
   assert.deepEqual(bad, []);
 });
 
