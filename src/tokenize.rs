@@ -38,7 +38,7 @@ const PROBE: &str = "a photo of a cat, 2 dogs & \"quotes\"";
 /// Runs `f`, a call into the `tokenizers` crate, on behalf of `file`: an error it returns and a
 /// panic inside it both become an [`Error::Tokenizer`] naming the file and `what` failed.
 fn guarded<T, E: std::fmt::Display>(file: &str, what: &str, f: impl FnOnce() -> std::result::Result<T, E>) -> Result<T> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    match quietly(|| catch_unwind(AssertUnwindSafe(f))) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(Error::Tokenizer(format!("{file}: {what}: {e}"))),
         Err(panic) => {
@@ -49,6 +49,30 @@ fn guarded<T, E: std::fmt::Display>(file: &str, what: &str, f: impl FnOnce() -> 
             )))
         }
     }
+}
+
+thread_local! {
+    /// Whether this thread is inside [`quietly`].
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the panic hook silenced on this thread: a panic [`guarded`] turns into an error
+/// is reported once, as that error, not also as a "thread panicked" line on stderr (or the
+/// page's console). Other threads' panics are reported as before.
+fn quietly<T>(f: impl FnOnce() -> T) -> T {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(|q| q.get()) {
+                previous(info);
+            }
+        }));
+    });
+    let before = QUIET.with(|q| q.replace(true));
+    let out = f();
+    QUIET.with(|q| q.set(before));
+    out
 }
 
 /// [`guarded`] for a call that cannot return an error.
@@ -67,9 +91,10 @@ struct Guarded {
 impl Guarded {
     /// Parses `json` (named `source` in errors), without the file's padding and truncation.
     fn load(json: &[u8], source: &str) -> Result<Self> {
-        // Well-formed JSON first: the tokenizers crate panics on a syntax error inside some
-        // sections (its decoder's `expect("Helper")`); this names the line and column instead.
-        serde_json::from_slice::<serde::de::IgnoredAny>(json)
+        // Well-formed JSON first (numbers in range too): the tokenizers crate panics on a syntax
+        // error inside some sections (its decoder's `expect("Helper")`); this names the line and
+        // column instead.
+        serde_json::from_slice::<Value>(json)
             .map_err(|e| Error::Tokenizer(format!("{source}: invalid tokenizer.json: not valid JSON: {e}")))?;
         let mut inner = guarded(source, "invalid tokenizer.json", || Tokenizer::from_bytes(json))?;
         inner.with_padding(None);
