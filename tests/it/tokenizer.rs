@@ -205,3 +205,24 @@ fn corrupt_tokenizer_files_give_errors_not_panics() {
         eprintln!("{name}: {} edits, {} loaded, {} refused after a caught panic", edits.len(), out.loaded, out.caught);
     }
 }
+
+/// Found by fuzzing (both used to panic inside the tokenizers crate): a number out of f64's range
+/// in the decoder section passes a syntax-only check but not the crate's deserialiser, and a
+/// template that names a special token its post-processor does not define panics on encode.
+#[test]
+fn fuzz_findings_are_errors() {
+    let text = String::from_utf8(BUNDLED_GPT2_TOKENIZER.to_vec()).unwrap();
+    let at = text.find("\"decoder\"").unwrap();
+    let decoder = text[at..].find('{').unwrap() + at + 1;
+    let huge = format!("{}\"x\": 1e999, {}", &text[..decoder], &text[decoder..]);
+    fails_with(Gpt2Tokenizer::from_bytes(huge.as_bytes()), &["tokenizer.json", "not valid JSON", "number out of range"]);
+    let unknown = edited(BUNDLED_CLIP_TOKENIZER, |v| {
+        v["post_processor"] = serde_json::json!({
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<|nowhere|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {}
+        })
+    });
+    assert!(ClipTokenizer::from_bytes(&unknown, 77, 49408).is_err());
+}
