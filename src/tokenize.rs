@@ -91,12 +91,13 @@ struct Guarded {
 impl Guarded {
     /// Parses `json` (named `source` in errors), without the file's padding and truncation.
     fn load(json: &[u8], source: &str) -> Result<Self> {
-        // Well-formed JSON first (numbers in range too): the tokenizers crate panics on a syntax
-        // error inside some sections (its decoder's `expect("Helper")`); this names the line and
-        // column instead.
-        serde_json::from_slice::<Value>(json)
+        // Parsed as JSON values first (numbers in range too), then built from those values: the
+        // tokenizers crate's own parse of the text panics on a syntax error inside some sections
+        // (its decoder's `expect("Helper")`); this names the line and column instead, and the
+        // text is parsed once.
+        let value = serde_json::from_slice::<Value>(json)
             .map_err(|e| Error::Tokenizer(format!("{source}: invalid tokenizer.json: not valid JSON: {e}")))?;
-        let mut inner = guarded(source, "invalid tokenizer.json", || Tokenizer::from_bytes(json))?;
+        let mut inner = guarded(source, "invalid tokenizer.json", || serde_json::from_value::<Tokenizer>(value))?;
         inner.with_padding(None);
         guarded(source, "cannot reset truncation", || inner.with_truncation(None).map(|_| ()))?;
         Ok(Self { inner, source: source.to_string(), model_vocab: None })

@@ -104,12 +104,11 @@ fn entries(tail: &[u8], tail_start: u64, len: u64, shown: &str) -> Result<Vec<Zi
             return Err(corrupt("member record expected"));
         }
         let read = |o: usize| c.u32(i + o).ok_or_else(|| corrupt("member record cut short"));
-        let method = c.u16(i + 10).ok_or_else(|| corrupt("member record cut short"))?;
+        let read16 = |o: usize| c.u16(i + o).ok_or_else(|| corrupt("member record cut short"));
+        let method = read16(10)?;
         let (crc32, mut size, csize) = (read(16)?, read(24)? as u64, read(20)?);
         let mut local_offset = read(42)? as u64;
-        let n = c.u16(i + 28).ok_or_else(|| corrupt("member record cut short"))? as usize;
-        let e = c.u16(i + 30).ok_or_else(|| corrupt("member record cut short"))? as usize;
-        let k = c.u16(i + 32).ok_or_else(|| corrupt("member record cut short"))? as usize;
+        let (n, e, k) = (read16(28)? as usize, read16(30)? as usize, read16(32)? as usize);
         let name = cd.get(i + 46..i + 46 + n).ok_or_else(|| corrupt("member name cut short"))?;
         let name = String::from_utf8_lossy(name).into_owned();
         let extra = cd.get(i + 46 + n..i + 46 + n + e).ok_or_else(|| corrupt("member extra field cut short"))?;
