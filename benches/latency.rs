@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use glimpse::model::captioner::files;
+use glimpse::load::native::folders as files;
 use glimpse::model::clip::Towers;
 use glimpse::task::caption::CaptionPipeline;
 use glimpse::task::embed::Clip;
@@ -38,7 +38,7 @@ fn main() {
     let device = glimpse::device::init_named(&backend).unwrap();
     let mut out = serde_json::json!({ "backend": backend, "runs": runs, "tokens": tokens });
     if let Some(dir) = arg("--clip") {
-        let clip = Clip::from_dir(&PathBuf::from(dir), &device, Towers::Vision).unwrap();
+        let clip = glimpse::load::native::clip(&PathBuf::from(dir), &device, Towers::Vision).unwrap();
         let _ = pollster::block_on(clip.embed_images(&[&image])).unwrap(); // warm-up (shader compilation)
         let times = (0..runs)
             .map(|_| {

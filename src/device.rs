@@ -24,7 +24,7 @@ impl FromStr for Backend {
         match s.to_ascii_lowercase().as_str() {
             "cpu" | "flex" => Ok(Self::Cpu),
             "wgpu" | "gpu" | "webgpu" => Ok(Self::Wgpu),
-            other => Err(Error::invalid(format!("unknown backend `{other}` (cpu or wgpu)"))),
+            other => Err(Error::usage(format!("unknown backend `{other}` (cpu or wgpu)"))),
         }
     }
 }

@@ -71,9 +71,26 @@ pub enum Error {
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 
-    /// A request that cannot be served by the loaded model (a missing tower, a bad template, ...).
+    /// A request or option the user can correct: a bad template, an option out of range, a
+    /// tower the loaded model lacks, a missing argument.
     #[error("{0}")]
-    Invalid(String),
+    Usage(String),
+
+    /// A file or folder that does not exist (a model folder, a config, a shard an index lists).
+    #[error("{0}")]
+    NotFound(String),
+
+    /// Something valid that glimpse does not do (a legacy format, a URL given to the CLI).
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// A file with fewer bytes than its own header promises (an interrupted download).
+    #[error("{0}")]
+    Truncated(String),
+
+    /// A broken promise inside glimpse (a transport answering nothing was asked): a bug.
+    #[error("internal error: {0}")]
+    Internal(String),
 
     /// The compute device could not be initialised or failed.
     #[error("device: {0}")]
@@ -130,9 +147,33 @@ impl Error {
         Self::Image { path: path.into(), message: message.into() }
     }
 
-    /// An invalid request.
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self::Invalid(message.into())
+    /// A request or option the user can correct.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::Usage(message.into())
+    }
+
+    /// What users act on: the kind of this error (the page reacts to it).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Usage(_) | Self::Locked { .. } => ErrorKind::InvalidInput,
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            Self::Io { .. } => ErrorKind::Io,
+            Self::Unsupported(_) => ErrorKind::Unsupported,
+            Self::Config { .. }
+            | Self::Safetensors { .. }
+            | Self::TorchFile { .. }
+            | Self::Checkpoint { .. }
+            | Self::Image { .. }
+            | Self::Tokenizer(_)
+            | Self::TooLarge { .. }
+            | Self::Incomplete { .. }
+            | Self::Truncated(_) => ErrorKind::InvalidFile,
+            Self::TensorTooLarge { .. } => ErrorKind::OutOfMemory,
+            Self::Device(m) if is_out_of_memory(m) => ErrorKind::OutOfMemory,
+            Self::Device(_) => ErrorKind::Device,
+            Self::Internal(_) => ErrorKind::Internal,
+        }
     }
 
     /// Names a tensor by its key in the checkpoint file (the model tree's name is shorter).
@@ -144,4 +185,47 @@ impl Error {
             other => other,
         }
     }
+}
+
+/// What kind of problem an error is: what the user does about it differs by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// A file or folder is not there: check the path or URL.
+    NotFound,
+    /// A valid input glimpse does not handle: convert it.
+    Unsupported,
+    /// A file is corrupt, truncated, or belongs to another model: replace it.
+    InvalidFile,
+    /// An option or request is wrong: correct it.
+    InvalidInput,
+    /// Memory ran out, or a tensor exceeds the device's limits: use a smaller model or another backend.
+    OutOfMemory,
+    /// The compute device failed.
+    Device,
+    /// Reading or writing a local file failed (permissions, a full disk).
+    Io,
+    /// A bug in glimpse.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The kind's name, as the page receives it (`not-found`, `invalid-file`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NotFound => "not-found",
+            Self::Unsupported => "unsupported",
+            Self::InvalidFile => "invalid-file",
+            Self::InvalidInput => "invalid-input",
+            Self::OutOfMemory => "out-of-memory",
+            Self::Device => "device",
+            Self::Io => "io",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+fn is_out_of_memory(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("out of memory") || m.contains("outofmemory") || m.contains("allocation failed")
 }

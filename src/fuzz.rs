@@ -66,9 +66,11 @@ pub fn torch_zip(data: &[u8]) {
     if f.set_pickle(range(f.pickle_range()), &|k| Some(k.to_string()), &mut w).is_err() {
         return;
     }
-    for chunk in f.plan().chunks {
-        if f.put(chunk.tensors[0].index, range((chunk.start, chunk.end)), &mut w).is_err() {
-            return;
+    for chunk in f.plan(u64::MAX).chunks {
+        for t in chunk.tensors {
+            if f.put(t.index, range((t.start, t.end)), &mut w).is_err() {
+                return;
+            }
         }
     }
     let _ = f.finish(&mut w);

@@ -10,6 +10,7 @@
 //! - [`image`]: decoding and CLIP preprocessing identical to HF's PIL path.
 //! - [`tokenize`]: the CLIP tokenizer.
 //! - [`model`]: the networks, as struct trees that mirror the checkpoint keys.
+//! - [`load`]: the one loading sequence (configs, tokenizers, weights) for the CLI and the page.
 //! - [`task`]: embeddings and zero-shot classification.
 //! - [`device`]: choosing CPU or wgpu.
 //! - `web` (wasm32 only): the page's `#[wasm_bindgen]` API over [`task`].
@@ -23,6 +24,7 @@ pub mod error;
 pub mod fuzz;
 pub mod hf;
 pub mod image;
+pub mod load;
 pub mod model;
 pub mod task;
 pub mod tokenize;

@@ -49,34 +49,3 @@ pub fn draw_line(img: &mut RgbImage, (x0, y0): (f32, f32), (x1, y1): (f32, f32),
         }
     }
 }
-
-/// Viridis, by a degree-6 polynomial fit (perceptually uniform, colour-blind safe).
-pub fn viridis(t: f32) -> [u8; 3] {
-    const C: [[f32; 3]; 7] = [
-        [0.277_727_3, 0.005_407_345, 0.334_099_8],
-        [0.105_093_04, 1.404_613_5, 1.384_590_2],
-        [-0.330_861_83, 0.214_847_56, 0.095_095_16],
-        [-4.634_230_6, -5.799_101, -19.332_441],
-        [6.228_27, 14.179_933, 56.690_55],
-        [4.776_385, -13.745_145, -65.353_03],
-        [-5.435_456, 4.645_852_6, 26.312_435],
-    ];
-    let t = t.clamp(0.0, 1.0);
-    [0, 1, 2].map(|c| {
-        let v = C.iter().rev().fold(0.0, |acc, k| acc * t + k[c]);
-        (v.clamp(0.0, 1.0) * 255.0).round() as u8
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn viridis_endpoints() {
-        // The polynomial fit stays within a few levels of matplotlib's table.
-        let close = |a: [u8; 3], b: [u8; 3]| a.iter().zip(b).all(|(x, y)| (*x as i32 - y as i32).abs() <= 5);
-        assert!(close(viridis(0.0), [68, 1, 84]), "{:?}", viridis(0.0));
-        assert!(close(viridis(1.0), [253, 231, 37]), "{:?}", viridis(1.0));
-    }
-}

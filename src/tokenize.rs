@@ -201,7 +201,7 @@ impl ClipTokenizer {
     }
 
     /// Like [`Self::from_bytes`], naming the file `source` in errors.
-    fn named(json: &[u8], source: &str, max_len: usize, vocab_size: usize) -> Result<Self> {
+    pub fn named(json: &[u8], source: &str, max_len: usize, vocab_size: usize) -> Result<Self> {
         if max_len < 2 {
             return Err(Error::Tokenizer(format!(
                 "{source}: the text tower has {max_len} positions, too few for <|startoftext|> and <|endoftext|>"
@@ -226,18 +226,6 @@ impl ClipTokenizer {
     #[cfg(not(target_family = "wasm"))]
     pub fn bundled(max_len: usize, vocab_size: usize) -> Result<Self> {
         Self::named(BUNDLED_CLIP_TOKENIZER, "the bundled CLIP tokenizer.json", max_len, vocab_size)
-    }
-
-    /// `tokenizer.json` from a model folder if present, else the bundled one.
-    #[cfg(not(target_family = "wasm"))]
-    pub fn from_dir_or_bundled(dir: &std::path::Path, max_len: usize, vocab_size: usize) -> Result<Self> {
-        let path = dir.join("tokenizer.json");
-        if path.exists() {
-            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            Self::named(&bytes, &path.display().to_string(), max_len, vocab_size)
-        } else {
-            Self::bundled(max_len, vocab_size)
-        }
     }
 
     /// Ids of one text: `<|startoftext|> ... <|endoftext|>`, at most `max_len` of them.
@@ -282,7 +270,7 @@ impl Gpt2Tokenizer {
     }
 
     /// Like [`Self::from_bytes`], naming the file `source` in errors.
-    fn named(json: &[u8], source: &str) -> Result<Self> {
+    pub fn named(json: &[u8], source: &str) -> Result<Self> {
         let tok = Self { inner: Guarded::load(json, source)? };
         tok.decode(&tok.encode(PROBE)?)?;
         Ok(tok)
@@ -294,18 +282,6 @@ impl Gpt2Tokenizer {
     pub fn for_vocab(mut self, vocab_size: usize) -> Result<Self> {
         self.inner.for_vocab(vocab_size, &["<|endoftext|>"])?;
         Ok(self)
-    }
-
-    /// `tokenizer.json` from the decoder folder if present, else the bundled one.
-    #[cfg(not(target_family = "wasm"))]
-    pub fn from_dir_or_bundled(dir: &std::path::Path) -> Result<Self> {
-        let path = dir.join("tokenizer.json");
-        if path.exists() {
-            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            Self::named(&bytes, &path.display().to_string())
-        } else {
-            Self::named(BUNDLED_GPT2_TOKENIZER, "the bundled GPT-2 tokenizer.json")
-        }
     }
 
     /// Ids of a text (no special tokens added).

@@ -15,27 +15,36 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::error::Error;
-use crate::model::clip::Towers;
+use crate::load::io::Io;
+use crate::load::{Loaded, Loader, Response, Spec, models};
 use crate::task::caption::CaptionPipeline;
 use crate::task::embed::Clip;
-use crate::task::generate::GenerateConfig;
-use crate::task::load::Loading;
+use crate::task::generate::{GenerateConfig, Overrides};
+use crate::task::heatmap;
 use crate::task::metrics::clipscore;
 use crate::task::zeroshot::{self, LabelSet};
 
+/// An error as the page receives it: a JS `Error` with the message and a `kind` property
+/// (`not-found`, `invalid-file`, ... see [`crate::error::ErrorKind`]) the page reacts to.
 fn js(e: Error) -> JsValue {
-    JsError::new(&e.to_string()).into()
+    let err: JsValue = JsError::new(&e.to_string()).into();
+    let _ = Reflect::set(&err, &"kind".into(), &e.kind().name().into());
+    err
+}
+
+fn usage(message: impl Into<String>) -> JsValue {
+    js(Error::usage(message))
 }
 
 fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue, JsValue> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&e.to_string()).into())
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| js(Error::Internal(e.to_string())))
 }
 
 struct State {
     device: Device,
     clip: RefCell<Option<Rc<Clip>>>,
     captioner: RefCell<Option<Rc<CaptionPipeline>>>,
-    loading: RefCell<Option<Loading>>,
+    loading: RefCell<Option<Loader<'static, Loaded>>>,
 }
 
 /// The models of one page, on its device (WebGPU, or the CPU in WebAssembly).
@@ -89,124 +98,69 @@ pub fn panic_for_testing() {
     panic!("a panic asked for by the test suite");
 }
 
-fn towers(name: &str) -> Result<Towers, JsValue> {
-    match name {
-        "both" => Ok(Towers::Both),
-        "vision" => Ok(Towers::Vision),
-        "text" => Ok(Towers::Text),
-        other => Err(js(Error::invalid(format!("unknown towers `{other}` (both, vision, text)")))),
-    }
-}
-
 #[wasm_bindgen]
 impl Engine {
-    /// Begins loading a CLIP model from its config texts; its weights follow as part `clip`.
-    #[wasm_bindgen(js_name = beginClip)]
-    pub fn begin_clip(&self, config: &str, preprocessor: Option<String>, tokenizer: Option<Vec<u8>>, which: &str) -> Result<(), JsValue> {
-        let l = Loading::clip(&self.state.device, config, preprocessor.as_deref(), tokenizer.as_deref(), towers(which)?).map_err(js)?;
-        *self.state.loading.borrow_mut() = Some(l);
+    /// Begins loading: `spec` is `{kind: 'clip', model, towers}` or `{kind: 'captioner', model?,
+    /// encoder?, decoder?, peft?}`, each place a location (`{url}`, `{hub}`, `{dropped}`). The
+    /// worker then answers [`Engine::next`]'s requests until there are none.
+    #[wasm_bindgen(js_name = beginLoad)]
+    pub fn begin_load(&self, spec: JsValue) -> Result<(), JsValue> {
+        let spec: Spec = serde_wasm_bindgen::from_value(spec).map_err(|e| usage(format!("load spec: {e}")))?;
+        let device = self.state.device.clone();
+        let loader = Loader::new(move |link| async move { models::load(Io::new(link), device, spec).await });
+        *self.state.loading.borrow_mut() = Some(loader);
         Ok(())
     }
 
-    /// Begins loading a captioner; its weights follow as parts `encoder`, `decoder`, `peft`.
-    #[wasm_bindgen(js_name = beginCaptioner)]
-    pub fn begin_captioner(
-        &self,
-        encoder_config: &str,
-        encoder_preprocessor: Option<String>,
-        decoder_config: &str,
-        peft_config: Option<String>,
-        tokenizer: &[u8],
-    ) -> Result<(), JsValue> {
-        let l = Loading::captioner(
-            &self.state.device,
-            encoder_config,
-            encoder_preprocessor.as_deref(),
-            decoder_config,
-            peft_config.as_deref(),
-            tokenizer,
-        )
-        .map_err(js)?;
-        *self.state.loading.borrow_mut() = Some(l);
-        Ok(())
-    }
-
-    /// Begins loading a published captioner (a HF `VisionEncoderDecoderModel`); its weights
-    /// follow as part `model` (and `peft`).
-    #[wasm_bindgen(js_name = beginPretrained)]
-    pub fn begin_pretrained(
-        &self,
-        config: &str,
-        preprocessor: Option<String>,
-        generation: Option<String>,
-        peft_config: Option<String>,
-        tokenizer: &[u8],
-    ) -> Result<(), JsValue> {
-        let l = Loading::pretrained(
-            &self.state.device,
-            config,
-            preprocessor.as_deref(),
-            generation.as_deref(),
-            peft_config.as_deref(),
-            tokenizer,
-        )
-        .map_err(js)?;
-        *self.state.loading.borrow_mut() = Some(l);
-        Ok(())
-    }
-
-    /// The loaded captioner's decoding defaults (`{beams, maxTokens}` from its
-    /// generation_config.json; absent keys are left out).
-    #[wasm_bindgen(js_name = captionDefaults)]
-    pub fn caption_defaults(&self) -> Result<JsValue, JsValue> {
-        let g = &self.captioner()?.config.generation;
-        to_js(&serde_json::json!({ "beams": g.num_beams, "maxTokens": g.max_length.map(|l| l.saturating_sub(1).max(1)) }))
-    }
-
-    fn with_loading<T>(&self, f: impl FnOnce(&mut Loading) -> crate::Result<T>) -> Result<T, JsValue> {
+    fn with_loading<T>(&self, f: impl FnOnce(&mut Loader<'static, Loaded>) -> crate::Result<T>) -> Result<T, JsValue> {
         let mut slot = self.state.loading.borrow_mut();
-        let l = slot.as_mut().ok_or_else(|| js(Error::invalid("no model is being loaded")))?;
+        let l = slot.as_mut().ok_or_else(|| js(Error::Internal("no model is being loaded".into())))?;
         f(l).map_err(js)
     }
 
-    /// Opens a part's safetensors file from its first bytes; returns the plan of what to fetch
-    /// (`{header_len, file_len, bytes, chunks: [{start, end, tensors: [{index, start, end}]}]}`).
-    pub fn open(&self, part: &str, source: &str, start: &[u8], total_len: Option<f64>) -> Result<JsValue, JsValue> {
-        let plan = self.with_loading(|l| l.open(part, source, start, total_len.map(|n| n as u64)))?;
-        to_js(&plan)
+    /// The next request of the load (`{kind: 'file'|'range'|'tail', at, name, ...}`, see
+    /// [`crate::load::Request`]), or `undefined` when it needs nothing more.
+    pub fn next(&self) -> Result<JsValue, JsValue> {
+        match self.with_loading(Loader::next)? {
+            Some(r) => to_js(&r),
+            None => Ok(JsValue::UNDEFINED),
+        }
     }
 
-    /// Opens a part's `pytorch_model.bin` from its last bytes (`tail` starting at `tail_start`
-    /// of a `len`-byte file); returns `[start, end]`, the bytes holding its pickle.
-    #[wasm_bindgen(js_name = openTorch)]
-    pub fn open_torch(&self, part: &str, source: &str, tail: &[u8], tail_start: f64, len: f64) -> Result<Vec<f64>, JsValue> {
-        let (a, b) = self.with_loading(|l| l.open_torch(part, source, tail, tail_start as u64, len as u64))?;
-        Ok(vec![a as f64, b as f64])
+    /// Answers the request [`Engine::next`] gave: its bytes (moved into wasm memory), or `null`
+    /// when the file does not exist; `file_len` the file's length when the transport knows it.
+    pub fn answer(&self, bytes: Option<Vec<u8>>, file_len: Option<f64>) -> Result<(), JsValue> {
+        let response = match bytes {
+            Some(bytes) => Response::Bytes { bytes, file_len: file_len.map(|n| n as u64) },
+            None => Response::Missing,
+        };
+        self.with_loading(|l| l.answer(response))
     }
 
-    /// Reads the pickle of a part's `pytorch_model.bin` as data (code is refused, never run);
-    /// returns the plan of storages to fetch, as [`Engine::open`] does.
-    #[wasm_bindgen(js_name = torchPickle)]
-    pub fn torch_pickle(&self, part: &str, bytes: &[u8]) -> Result<JsValue, JsValue> {
-        let plan = self.with_loading(|l| l.torch_pickle(part, bytes))?;
-        to_js(&plan)
+    /// `{done, total, file}`: weight bytes received and planned so far.
+    pub fn progress(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.with_loading(|l| Ok(l.progress()))?)
     }
 
-    /// Uploads one tensor of a part (the bytes are moved into the upload; nothing is kept).
-    pub fn put(&self, part: &str, index: usize, bytes: Vec<u8>) -> Result<(), JsValue> {
-        self.with_loading(|l| l.put(part, index, bytes))
-    }
-
-    /// Ends the load started last: the model replaces the previous one of its kind. Returns
-    /// `"clip"` or `"captioner"`.
-    pub fn finish(&self) -> Result<String, JsValue> {
-        let l = self.state.loading.borrow_mut().take().ok_or_else(|| js(Error::invalid("no model is being loaded")))?;
-        if l.is_captioner() {
-            *self.state.captioner.borrow_mut() = Some(Rc::new(l.finish_captioner().map_err(js)?));
-            Ok("captioner".into())
-        } else {
-            *self.state.clip.borrow_mut() = Some(Rc::new(l.finish_clip().map_err(js)?));
-            Ok("clip".into())
+    /// Ends the load: the model replaces the previous one of its kind. Returns `{kind: 'clip',
+    /// bytes, imageSize}` or `{kind: 'captioner', bytes, defaults: {beams, maxTokens,
+    /// lengthPenalty, noRepeatNgram}}`.
+    #[wasm_bindgen(js_name = finishLoad)]
+    pub fn finish_load(&self) -> Result<JsValue, JsValue> {
+        let loader = self.state.loading.borrow_mut().take().ok_or_else(|| js(Error::Internal("no model is being loaded".into())))?;
+        let bytes = loader.progress().done;
+        match loader.finish().map_err(js)? {
+            Loaded::Clip(clip) => {
+                let size = clip.config.vision.image_size;
+                *self.state.clip.borrow_mut() = Some(Rc::new(clip));
+                to_js(&serde_json::json!({ "kind": "clip", "bytes": bytes, "imageSize": size }))
+            }
+            Loaded::Captioner(c) => {
+                let defaults = GenerateConfig::defaults(&c.config.generation);
+                let device = self.state.device.clone();
+                *self.state.captioner.borrow_mut() = Some(Rc::new(CaptionPipeline::new(c.model, c.config, c.tokenizer, &device)));
+                to_js(&serde_json::json!({ "kind": "captioner", "bytes": bytes, "defaults": defaults }))
+            }
         }
     }
 
@@ -216,11 +170,11 @@ impl Engine {
     }
 
     fn clip(&self) -> Result<Rc<Clip>, JsValue> {
-        self.state.clip.borrow().clone().ok_or_else(|| js(Error::invalid("no CLIP model is loaded")))
+        self.state.clip.borrow().clone().ok_or_else(|| js(Error::usage("no CLIP model is loaded")))
     }
 
     fn captioner(&self) -> Result<Rc<CaptionPipeline>, JsValue> {
-        self.state.captioner.borrow().clone().ok_or_else(|| js(Error::invalid("no captioner is loaded")))
+        self.state.captioner.borrow().clone().ok_or_else(|| js(Error::usage("no captioner is loaded")))
     }
 
     /// Side of the square images the CLIP model takes.
@@ -260,13 +214,13 @@ impl Engine {
     }
 
     /// Captions an encoded image. `options`: `{beams, maxTokens, lengthPenalty, noRepeatNgram,
-    /// noStop}` (all optional). Resolves to `{tokens, text, words, grid, attention, seen, size}` where
+    /// noStop}` (all optional; absent ones take the model's generation defaults). Resolves to `{tokens, text, words, grid, attention, seen, size}` where
     /// `attention[word][layer][1 + rows*cols]` and `seen` is the RGBA image the encoder saw.
     pub fn caption(&self, bytes: Vec<u8>, name: String, options: JsValue) -> Promise {
         let captioner = self.captioner();
         future_to_promise(async move {
             let captioner = captioner?;
-            let cfg = generate_config(&options)?;
+            let cfg = generate_config(&captioner, options)?;
             let seen = captioner.seen(&crate::image::decode(&bytes, &name).map_err(js)?);
             drop(bytes);
             let out = captioner.caption_seen(&seen, &cfg).await.map_err(js)?;
@@ -279,28 +233,15 @@ impl Engine {
     }
 }
 
-fn generate_config(options: &JsValue) -> Result<GenerateConfig, JsValue> {
-    let mut cfg = GenerateConfig::default();
-    if options.is_undefined() || options.is_null() {
-        return Ok(cfg);
-    }
-    let num = |key: &str| Reflect::get(options, &key.into()).ok().and_then(|v| v.as_f64());
-    if let Some(v) = num("beams") {
-        cfg.beams = v as usize;
-    }
-    if let Some(v) = num("maxTokens") {
-        cfg.max_new_tokens = v as usize;
-    }
-    if let Some(v) = num("lengthPenalty") {
-        cfg.length_penalty = v;
-    }
-    if let Some(v) = num("noRepeatNgram") {
-        cfg.no_repeat_ngram_size = v as usize;
-    }
-    if Reflect::get(options, &"noStop".into()).ok().and_then(|v| v.as_bool()) == Some(true) {
-        cfg.eos = u32::MAX; // benchmarks: always generate maxTokens tokens
-    }
-    Ok(cfg)
+/// The caption options the page set (`{beams, maxTokens, lengthPenalty, noRepeatNgram,
+/// noStop}`, all optional): what is absent takes the checkpoint's generation defaults.
+fn generate_config(captioner: &CaptionPipeline, options: JsValue) -> Result<GenerateConfig, JsValue> {
+    let o: Overrides = if options.is_undefined() || options.is_null() {
+        Overrides::default()
+    } else {
+        serde_wasm_bindgen::from_value(options).map_err(|e| usage(format!("caption options: {e}")))?
+    };
+    Ok(GenerateConfig::resolve(&captioner.config.generation, &o))
 }
 
 /// Zero-shot probabilities of each image, concatenated (`images x labels`): `images` and
@@ -337,4 +278,56 @@ pub fn truth_of(labels_text: &str, path: &str) -> Option<usize> {
 #[wasm_bindgen(js_name = fillTemplate)]
 pub fn fill_template(template: &str, label: &str) -> Result<String, JsValue> {
     zeroshot::fill(template, label).map_err(js)
+}
+
+/// Prompts of every label under every template, template-major (`prompts[t * labels + c]`);
+/// an error names a template without a `{}` slot.
+#[wasm_bindgen(js_name = fillTemplates)]
+pub fn fill_templates(templates: Vec<String>, labels: Vec<String>) -> Result<Vec<String>, JsValue> {
+    let labels = LabelSet::from_names(labels).map_err(js)?;
+    zeroshot::prompts(&labels, &templates).map_err(js)
+}
+
+/// Zero-shot over the page's photos: `{probs, accuracy}`, where `probs` (`images x labels`) is
+/// the ensemble of all `templates` and `accuracy` the table per template then the ensemble
+/// (`[{template: index | 'ensemble', right, n}]`, empty when no image has a known label).
+/// `images`/`texts` are concatenated normalised embeddings of width `dim` (`texts`
+/// template-major), `truth` the label index per image or -1.
+#[wasm_bindgen(js_name = zeroShotReport)]
+pub fn zero_shot_report(
+    images: &[f32],
+    texts: &[f32],
+    dim: usize,
+    labels: usize,
+    templates: usize,
+    truth: &[i32],
+    scale: f32,
+) -> Result<JsValue, JsValue> {
+    let rows = |v: &[f32]| v.chunks(dim.max(1)).map(<[f32]>::to_vec).collect::<Vec<_>>();
+    let (images, texts) = (rows(images), rows(texts));
+    if texts.len() != labels * templates || truth.len() != images.len() {
+        return Err(usage(format!(
+            "zero-shot: {} text embeddings for {labels} labels x {templates} templates, {} truths for {} images",
+            texts.len(),
+            truth.len(),
+            images.len()
+        )));
+    }
+    let truth: Vec<Option<usize>> = truth.iter().map(|&t| usize::try_from(t).ok().filter(|&t| t < labels)).collect();
+    let all: Vec<usize> = (0..templates).collect();
+    let probs: Vec<f32> = zeroshot::score(&images, &texts, labels, &all, scale).concat();
+    let accuracy = zeroshot::accuracy_table(&images, &texts, labels, templates, &truth, scale);
+    let out = to_js(&serde_json::json!({ "accuracy": accuracy }))?;
+    Reflect::set(&out, &"probs".into(), &Float32Array::from(&probs[..]).into())?;
+    Ok(out)
+}
+
+/// One word's attention heat map, RGBA (`rows x cols` cells, opaque): `attention` is the
+/// word's `[layer][1 + rows*cols]` rows as the caption gives them, `layer` an index or -1 for
+/// the mean over layers; CLS is dropped, the map min-max scaled and coloured by viridis.
+#[wasm_bindgen(js_name = attentionHeat)]
+pub fn attention_heat(attention: JsValue, rows: usize, cols: usize, layer: i32) -> Result<Uint8Array, JsValue> {
+    let layers: Vec<Vec<f32>> = serde_wasm_bindgen::from_value(attention).map_err(|e| usage(format!("attention: {e}")))?;
+    let map = heatmap::token_map(&layers, rows * cols, usize::try_from(layer).ok());
+    Ok(Uint8Array::from(&heatmap::rgba(&map)[..]))
 }

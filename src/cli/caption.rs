@@ -9,10 +9,10 @@ use serde_json::json;
 use super::common::{DeviceArgs, image_paths, progress};
 use crate::error::{Error, Result};
 use crate::image;
-use crate::model::captioner::files;
+use crate::load::native;
+use crate::load::{CaptionerSpec, LoadedCaptioner};
 use crate::task::caption::CaptionPipeline;
-use crate::task::generate::GenerateConfig;
-use crate::tokenize::Gpt2Tokenizer;
+use crate::task::generate::{GenerateConfig, Overrides};
 
 /// Arguments of `caption`.
 #[derive(Args, Debug)]
@@ -27,7 +27,9 @@ pub struct CaptionArgs {
     /// GPT-2 folder (config.json, model.safetensors).
     #[arg(long, requires = "encoder")]
     pub decoder: Option<PathBuf>,
-    /// PEFT checkpoint folder (adapter_config.json, adapter_model.safetensors).
+    /// PEFT checkpoint folder (adapter_config.json, adapter_model.safetensors). Given alone,
+    /// the base model its adapter_config.json names is loaded (a local folder, or a hub id
+    /// found in the local Hugging Face cache).
     #[arg(long)]
     pub peft: Option<PathBuf>,
     /// Beam width (1 = greedy; default: the model's generation_config.json, else 1).
@@ -59,7 +61,7 @@ pub struct CaptionArgs {
 }
 
 fn write_json(path: &std::path::Path, v: &serde_json::Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| Error::invalid(e.to_string()))?;
+    let text = serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))?;
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
@@ -68,29 +70,25 @@ fn write_json(path: &std::path::Path, v: &serde_json::Value) -> Result<()> {
 /// Runs `caption`.
 pub fn run(a: CaptionArgs) -> Result<()> {
     if a.beams == Some(0) {
-        return Err(Error::invalid("--beams must be at least 1"));
+        return Err(Error::usage("--beams must be at least 1"));
     }
     let paths = image_paths(&a.paths)?;
     if let Some(d) = &a.attention_dir {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
     let device = a.device.device()?;
-    let ((model, config), tokenizer_dir) = match (&a.model, &a.encoder, &a.decoder) {
-        (Some(m), _, _) => (files::load_pretrained(m, a.peft.as_deref(), &device)?, m),
-        (None, Some(e), Some(d)) => (files::load(e, d, a.peft.as_deref(), &device, false)?, d),
-        _ => {
-            return Err(Error::invalid("give --model DIR (a published captioner) or --encoder DIR --decoder DIR"));
-        }
+    let at = |p: &Option<PathBuf>| p.as_deref().map(native::at);
+    let spec =
+        CaptionerSpec { model: at(&a.model), encoder: at(&a.encoder), decoder: at(&a.decoder), peft: at(&a.peft), ..Default::default() };
+    let LoadedCaptioner { model, config, tokenizer } = native::captioner(spec, &device)?;
+    let overrides = Overrides {
+        beams: a.beams,
+        max_tokens: a.max_tokens,
+        length_penalty: a.length_penalty,
+        no_repeat_ngram: a.no_repeat_ngram,
+        no_stop: false,
     };
-    let g = &config.generation;
-    let cfg = GenerateConfig {
-        beams: a.beams.or(g.num_beams).unwrap_or(1),
-        max_new_tokens: a.max_tokens.or(g.max_length.map(|l| l.saturating_sub(1).max(1))).unwrap_or(30),
-        length_penalty: a.length_penalty.or(g.length_penalty).unwrap_or(1.0),
-        no_repeat_ngram_size: a.no_repeat_ngram.or(g.no_repeat_ngram_size).unwrap_or(0),
-        ..GenerateConfig::default()
-    };
-    let tokenizer = Gpt2Tokenizer::from_dir_or_bundled(tokenizer_dir)?.for_vocab(config.gpt2.vocab_size)?;
+    let cfg = GenerateConfig::resolve(&config.generation, &overrides);
     let pipeline = CaptionPipeline::new(model, config, tokenizer, &device);
 
     let bar = progress(paths.len(), "captioning");

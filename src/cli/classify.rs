@@ -9,7 +9,7 @@ use super::common::{DeviceArgs, image_paths, print_json, progress};
 use crate::error::{Error, Result};
 use crate::image;
 use crate::model::clip::Towers;
-use crate::task::embed::{Clip, IMAGE_BATCH};
+use crate::task::embed::IMAGE_BATCH;
 use crate::task::zeroshot::{self, DEFAULT_TEMPLATE, LabelSet};
 
 /// Arguments of `classify`.
@@ -49,7 +49,7 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
     let paths = image_paths(&a.paths)?;
 
     let device = a.device.device()?;
-    let clip = Clip::from_dir(&a.model, &device, Towers::Both)?;
+    let clip = crate::load::native::clip(&a.model, &device, Towers::Both)?;
     let text = pollster::block_on(clip.embed_texts(&prompts))?;
     let scale = pollster::block_on(clip.logit_scale())?;
 
@@ -76,10 +76,7 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
 
     let n = labels.names.len();
     let truth: Vec<Option<usize>> = kept.iter().map(|p| labels.truth_of(p)).collect();
-    let score = |tpl: &[usize]| -> Vec<Vec<f32>> {
-        let classes = zeroshot::class_embeddings(&text, n, tpl);
-        embeds.iter().map(|e| zeroshot::probabilities(e, &classes, scale)).collect()
-    };
+    let score = |tpl: &[usize]| zeroshot::score(&embeds, &text, n, tpl, scale);
     let all: Vec<usize> = (0..templates.len()).collect();
     let probs = score(&all);
     let predictions: Vec<_> = kept

@@ -83,12 +83,12 @@ pub fn image_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let before = out.len();
             walk(a, &mut seen, &mut out)?;
             if out.len() == before {
-                return Err(Error::invalid(format!("{}: no images (png, jpg, webp, gif) in this folder", a.display())));
+                return Err(Error::usage(format!("{}: no images (png, jpg, webp, gif) in this folder", a.display())));
             }
         } else if a.exists() {
             out.push(a.clone());
         } else {
-            return Err(Error::invalid(format!("{}: no such file or folder", a.display())));
+            return Err(Error::NotFound(format!("{}: no such file or folder", a.display())));
         }
     }
     Ok(out)
@@ -109,6 +109,6 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
 
 /// Prints a JSON value on stdout.
 pub fn print_json(v: &serde_json::Value) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v).map_err(|e| Error::invalid(e.to_string()))?);
+    println!("{}", serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))?);
     Ok(())
 }

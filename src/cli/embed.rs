@@ -9,7 +9,7 @@ use super::common::{DeviceArgs, image_paths, print_json, progress};
 use crate::error::{Error, Result};
 use crate::image;
 use crate::model::clip::Towers;
-use crate::task::embed::{Clip, IMAGE_BATCH};
+use crate::task::embed::IMAGE_BATCH;
 
 /// Arguments of `embed`.
 #[derive(Args, Debug)]
@@ -31,7 +31,7 @@ pub struct EmbedArgs {
 pub fn run(a: EmbedArgs) -> Result<()> {
     let towers = match (a.images.is_empty(), a.texts.is_empty()) {
         (true, true) => {
-            return Err(Error::invalid("nothing to embed: give --image and/or --text"));
+            return Err(Error::usage("nothing to embed: give --image and/or --text"));
         }
         (false, true) => Towers::Vision,
         (true, false) => Towers::Text,
@@ -39,7 +39,7 @@ pub fn run(a: EmbedArgs) -> Result<()> {
     };
     let paths = if a.images.is_empty() { vec![] } else { image_paths(&a.images)? };
     let device = a.device.device()?;
-    let clip = Clip::from_dir(&a.model, &device, towers)?;
+    let clip = crate::load::native::clip(&a.model, &device, towers)?;
     let bar = progress(paths.len(), "embedding");
     let mut image_embeds = Vec::with_capacity(paths.len());
     for chunk in paths.chunks(IMAGE_BATCH) {

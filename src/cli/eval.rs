@@ -11,7 +11,7 @@ use crate::data::read_coco;
 use crate::error::{Error, Result};
 use crate::image;
 use crate::model::clip::Towers;
-use crate::task::embed::{Clip, IMAGE_BATCH};
+use crate::task::embed::IMAGE_BATCH;
 use crate::task::metrics::{CLIPSCORE_PREFIX, cider_d, clip_scores};
 
 /// Arguments of `eval`.
@@ -48,17 +48,17 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let mut files = Vec::new();
     for (stem, caption) in &pred {
         let r = by_stem.get(stem.as_str()).ok_or_else(|| {
-            Error::invalid(format!("{}: prediction for `{stem}`, which has no image in {}", a.pred.display(), a.refs.display()))
+            Error::usage(format!("{}: prediction for `{stem}`, which has no image in {}", a.pred.display(), a.refs.display()))
         })?;
         if r.captions.is_empty() {
-            return Err(Error::invalid(format!("{}: image `{stem}` has no reference captions", a.refs.display())));
+            return Err(Error::usage(format!("{}: image `{stem}` has no reference captions", a.refs.display())));
         }
         cands.push(caption.clone());
         gts.push(r.captions.clone());
         files.push(r.file_name.clone());
     }
     if cands.is_empty() {
-        return Err(Error::invalid(format!("{}: no predictions", a.pred.display())));
+        return Err(Error::usage(format!("{}: no predictions", a.pred.display())));
     }
     let missing = refs.len() - cands.len();
     if missing > 0 {
@@ -68,7 +68,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let clipscore = match (&a.images, &a.clip) {
         (Some(dir), Some(clip_dir)) => {
             let device = a.device.device()?;
-            let clip = Clip::from_dir(clip_dir, &device, Towers::Both)?;
+            let clip = crate::load::native::clip(clip_dir, &device, Towers::Both)?;
             let bar = progress(files.len(), "CLIPScore");
             let mut scores = Vec::with_capacity(files.len());
             for (fs, cs) in files.chunks(IMAGE_BATCH).zip(cands.chunks(IMAGE_BATCH)) {

@@ -4,7 +4,8 @@
 
 use image::{Rgb, RgbImage};
 
-use crate::render::{draw_text, viridis};
+use crate::render::draw_text;
+use crate::task::heatmap::{token_map, viridis};
 
 /// Panel side in pixels.
 const PANEL: u32 = 224;
@@ -26,18 +27,6 @@ fn sample(map: &[f32], grid: usize, x: u32, y: u32) -> f32 {
     (v(x0, y0) * (1.0 - ax) + v(x1, y0) * ax) * (1.0 - ay) + (v(x0, y1) * (1.0 - ax) + v(x1, y1) * ax) * ay
 }
 
-/// Mean over layers of one token's maps, patches only (CLS dropped), scaled to [0, 1].
-pub fn token_map(layers: &[Vec<f32>], grid: usize) -> Vec<f32> {
-    let mut m = vec![0f32; grid * grid];
-    for l in layers {
-        for (a, b) in m.iter_mut().zip(&l[1..]) {
-            *a += b / layers.len() as f32;
-        }
-    }
-    let (lo, hi) = m.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    m.iter().map(|v| if hi > lo { (v - lo) / (hi - lo) } else { 0.0 }).collect()
-}
-
 /// Draws the figure: `seen` is the preprocessed 8-bit image, `words` the token texts and
 /// `attention[token][layer][position]`.
 pub fn attention_figure(seen: &RgbImage, words: &[String], attention: &[Vec<Vec<f32>>], grid: usize) -> RgbImage {
@@ -50,7 +39,7 @@ pub fn attention_figure(seen: &RgbImage, words: &[String], attention: &[Vec<Vec<
         let (px, py) = ((p % COLUMNS) * PANEL, (p / COLUMNS) * (PANEL + TITLE));
         let title = if p == 0 { "<image>".to_string() } else { words[p as usize - 1].trim().to_string() };
         draw_text(&mut out, px + 4, py + 3, if title.is_empty() { "' '" } else { &title }, PANEL - 8, [20, 20, 20]);
-        let map = (p > 0).then(|| token_map(&attention[p as usize - 1], grid));
+        let map = (p > 0).then(|| token_map(&attention[p as usize - 1], grid * grid, None));
         for y in 0..PANEL {
             for x in 0..PANEL {
                 let src = base.get_pixel(x, y).0;
@@ -66,16 +55,4 @@ pub fn attention_figure(seen: &RgbImage, words: &[String], attention: &[Vec<Vec<
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_map_drops_cls_and_scales() {
-        let m = token_map(&[vec![0.9, 0.1, 0.2, 0.3, 0.4]], 2);
-        assert_eq!(m.len(), 4);
-        assert_eq!((m[0], m[3]), (0.0, 1.0));
-    }
 }

@@ -31,7 +31,7 @@ pub fn default_methods() -> Vec<PeftMethod> {
 /// Runs `params`.
 pub fn run(a: ParamsArgs) -> Result<()> {
     let clip = ClipConfig::preset(&a.encoder)
-        .ok_or_else(|| crate::Error::invalid(format!("unknown preset `{}` ({})", a.encoder, ClipConfig::PRESETS.join(", "))))?;
+        .ok_or_else(|| crate::Error::usage(format!("unknown preset `{}` ({})", a.encoder, ClipConfig::PRESETS.join(", "))))?;
     let device = burn::tensor::Device::flex();
     let mut rows = Vec::new();
     for method in default_methods() {

@@ -9,7 +9,6 @@ use super::common::{DeviceArgs, print_json};
 use crate::error::Result;
 use crate::image;
 use crate::model::clip::Towers;
-use crate::task::embed::Clip;
 use crate::task::metrics::{CLIPSCORE_PREFIX, clip_scores};
 
 /// Arguments of `score`.
@@ -35,7 +34,7 @@ pub struct ScoreArgs {
 pub fn run(a: ScoreArgs) -> Result<()> {
     let img = image::open(&a.image)?;
     let device = a.device.device()?;
-    let clip = Clip::from_dir(&a.clip, &device, Towers::Both)?;
+    let clip = crate::load::native::clip(&a.clip, &device, Towers::Both)?;
     let s = pollster::block_on(clip_scores(&clip, &[&img], &[a.caption.clone()], &a.prefix))?;
     print_json(&json!({ "CLIPScore": s[0] }))
 }

@@ -10,7 +10,6 @@ use std::fmt::Display;
 use std::ops::RangeInclusive;
 
 use crate::error::{Error, Result};
-use crate::hf::preprocessor::MAX_SIDE;
 
 /// Widest residual stream (`hidden_size`, `n_embd`, `projection_dim`): ViT-bigG has 1664,
 /// GPT-2 xl 1600, the widest language models 16384.
@@ -32,8 +31,9 @@ pub const MAX_VOCAB: usize = 1 << 20;
 /// GPT-2 1024.
 pub const MAX_POSITIONS: usize = 65_536;
 
-/// Largest input image side (`image_size`), the preprocessor's own limit: CLIP uses 224 or 336.
-pub const MAX_IMAGE_SIZE: usize = MAX_SIDE as usize;
+/// Largest input image side (`image_size`), and of a resize or crop a preprocessor config asks
+/// for: CLIP uses 224 or 336, the largest vision towers on the hub around 1000.
+pub const MAX_IMAGE_SIZE: usize = 4096;
 
 /// Most patches per side of the vision grid (`image_size / patch_size`): 16 for ViT-L/14 at 224,
 /// 24 at 336, 64 for 1024-pixel towers with 16-pixel patches. Every forward pass attends over

@@ -49,7 +49,7 @@ pub struct PreprocessConfig {
 /// Largest resize or crop side accepted from a config (CLIP uses 224 or 336; the largest vision
 /// towers on the hub use around 1000): a config asking for more is refused before any buffer
 /// of that size exists.
-pub const MAX_SIDE: u32 = 4096;
+pub const MAX_SIDE: u32 = bounds::MAX_IMAGE_SIZE as u32;
 
 /// OpenAI CLIP's normalisation constants.
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];

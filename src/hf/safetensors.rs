@@ -5,16 +5,12 @@
 //! browser with an HTTP range request) and handed to [`Weights::insert`] one at a time, so the
 //! peak host memory while loading is one tensor.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
-use std::path::Path;
 
 use safetensors::tensor::Dtype;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::hf::stream::StreamedFile;
-use crate::hf::weights::Weights;
 
 /// Bytes before the JSON header: its length as a little-endian u64.
 pub const PREFIX_LEN: usize = 8;
@@ -99,7 +95,10 @@ impl Header {
                     ),
                 ));
             }
-            let range = base.checked_add(begin).zip(base.checked_add(end)).ok_or_else(|| bad(path, format!("tensor `{name}`: offsets overflow")))?;
+            let range = base
+                .checked_add(begin)
+                .zip(base.checked_add(end))
+                .ok_or_else(|| bad(path, format!("tensor `{name}`: offsets overflow")))?;
             tensors.push(TensorEntry { name: name.clone(), dtype: info.dtype, shape: info.shape, range: range.0..range.1 });
         }
         tensors.sort_by_key(|t| (t.range.start, t.range.end));
@@ -132,59 +131,4 @@ impl Header {
 
 fn bad(path: &str, message: String) -> Error {
     Error::Safetensors { path: path.to_string(), message }
-}
-
-/// Reads the tensors of a safetensors file into `weights`, one at a time, converting them to f32
-/// on the way. `rename` maps each key to the name it is stored under, or `None` to skip it
-/// (not read at all). Returns the names stored.
-pub fn read_file(path: &Path, rename: &dyn Fn(&str) -> Option<String>, weights: &mut Weights) -> Result<Vec<String>> {
-    let shown = path.display().to_string();
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut prefix = [0u8; PREFIX_LEN];
-    file.read_exact(&mut prefix).map_err(|_| bad(&shown, format!("file is {len} bytes, too short for a header")))?;
-    let n = Header::header_len(&prefix, &shown)?;
-    if (PREFIX_LEN + n) as u64 > len {
-        return Err(bad(&shown, format!("header needs {} bytes, file has {len} (truncated?)", PREFIX_LEN + n)));
-    }
-    let mut start = prefix.to_vec();
-    start.resize(PREFIX_LEN + n, 0);
-    file.read_exact(&mut start[PREFIX_LEN..]).map_err(|e| Error::io(path, e))?;
-    let mut streamed = StreamedFile::open(&start, &shown, Some(len), rename, weights)?;
-    for chunk in streamed.plan(u64::MAX).chunks {
-        for t in chunk.tensors {
-            let mut buf = vec![0u8; (t.end - t.start) as usize];
-            file.seek(SeekFrom::Start(t.start)).map_err(|e| Error::io(path, e))?;
-            file.read_exact(&mut buf).map_err(|e| Error::io(path, e))?;
-            streamed.put(t.index, buf, weights)?;
-        }
-    }
-    streamed.finish(weights)
-}
-
-/// The checkpoint of a HF model folder: `model.safetensors`, else `pytorch_model.bin` (read as
-/// data, see [`crate::hf::pickle`]), or an error saying what the folder holds instead.
-pub fn find_checkpoint(dir: &Path) -> Result<std::path::PathBuf> {
-    for name in ["model.safetensors", "pytorch_model.bin"] {
-        let p = dir.join(name);
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    if dir.join("model.safetensors.index.json").is_file() || dir.join("pytorch_model.bin.index.json").is_file() {
-        return Err(Error::invalid(format!(
-            "{}: sharded checkpoints (*.index.json) are not supported yet; merge the shards into one file",
-            dir.display()
-        )));
-    }
-    Err(Error::invalid(format!("{}: no model.safetensors or pytorch_model.bin in this folder", dir.display())))
-}
-
-/// Reads a checkpoint file of either format (by its extension: `.bin`/`.pt`/`.pth` are
-/// PyTorch zips, anything else safetensors) tensor by tensor into `weights`.
-pub fn read_checkpoint(path: &Path, rename: &dyn Fn(&str) -> Option<String>, weights: &mut Weights) -> Result<Vec<String>> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("bin" | "pt" | "pth") => crate::hf::torch_zip::read_file(path, rename, weights),
-        _ => read_file(path, rename, weights),
-    }
 }

@@ -125,7 +125,7 @@ impl StreamedFile {
         let (t, name) = match (self.header.tensors.get(index), self.names.get(index)) {
             (Some(t), Some(Some(name))) => (t, name.clone()),
             _ => {
-                return Err(Error::invalid(format!("{}: tensor #{index} was not asked for", self.source)));
+                return Err(Error::Internal(format!("{}: tensor #{index} was not asked for", self.source)));
             }
         };
         let want = t.range.end - t.range.start;

@@ -2,16 +2,13 @@
 //! `<name>/data.pkl` (the pickled state dict, read by [`crate::hf::pickle`] as data only) and one
 //! member per storage, `<name>/data/<key>`.
 //!
-//! Read like a safetensors file, in pieces, natively (seeks) and in the page (range requests):
+//! Read like a safetensors file, in pieces, by the loader ([`crate::load::checkpoint`]):
 //! 1. [`StreamedTorchFile::open`] reads the zip's central directory from the file's last bytes;
 //! 2. [`StreamedTorchFile::set_pickle`] reads `data.pkl` (from [`StreamedTorchFile::pickle_range`])
 //!    and decides which tensors the model wants;
 //! 3. [`StreamedTorchFile::plan`] lists one byte range per wanted storage;
 //! 4. [`StreamedTorchFile::put`] takes one storage and uploads every wanted tensor viewing it
 //!    (tied weights share a storage; strided views are gathered).
-
-use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::hf::pickle::{self, TensorRef};
@@ -74,8 +71,7 @@ fn entries(tail: &[u8], tail_start: u64, len: u64, shown: &str) -> Result<Vec<Zi
     let t = Le(tail);
     let eocd = (0..tail.len().saturating_sub(21)).rev().find(|&i| t.u32(i) == Some(0x0605_4b50)).ok_or_else(not_zip)?;
     let field = |i: usize| t.u32(eocd + i).ok_or_else(not_zip);
-    let (mut count, mut cd_size, mut cd_offset) =
-        (t.u16(eocd + 10).ok_or_else(not_zip)? as u64, field(12)? as u64, field(16)? as u64);
+    let (mut count, mut cd_size, mut cd_offset) = (t.u16(eocd + 10).ok_or_else(not_zip)? as u64, field(12)? as u64, field(16)? as u64);
     let at = |abs: u64, n: u64| -> Result<&[u8]> {
         abs.checked_sub(tail_start)
             .and_then(|o| Some((usize::try_from(o).ok()?, usize::try_from(o.checked_add(n)?).ok()?)))
@@ -138,7 +134,10 @@ fn entries(tail: &[u8], tail_start: u64, len: u64, shown: &str) -> Result<Vec<Zi
         }
         let end = local_offset.checked_add(30).and_then(|o| o.checked_add(size));
         if end.is_none_or(|end| end > len) {
-            return Err(bad(shown, format!("zip member `{name}` ({size} bytes at {local_offset}) lies past the end of the {len}-byte file (truncated?)")));
+            return Err(bad(
+                shown,
+                format!("zip member `{name}` ({size} bytes at {local_offset}) lies past the end of the {len}-byte file (truncated?)"),
+            ));
         }
         out.push(ZipEntry { name, local_offset, size, method, crc32 });
         i += 46 + n + e + k;
@@ -162,7 +161,10 @@ fn member_data<'a>(bytes: &'a [u8], e: &ZipEntry, shown: &str) -> Result<&'a [u8
         .ok_or_else(|| bad(shown, format!("zip member `{}` is cut short (truncated file?)", e.name)))?;
     let crc = crc32fast::hash(data);
     if crc != e.crc32 {
-        return Err(bad(shown, format!("zip member `{}` fails its CRC-32 check ({crc:08x}, the directory says {:08x}): the file is corrupt", e.name, e.crc32)));
+        return Err(bad(
+            shown,
+            format!("zip member `{}` fails its CRC-32 check ({crc:08x}, the directory says {:08x}): the file is corrupt", e.name, e.crc32),
+        ));
     }
     Ok(data)
 }
@@ -252,7 +254,11 @@ impl StreamedTorchFile {
             if !storages.contains(&i) {
                 // A storage holds its tensor, or tied tensors of one size: one larger than the
                 // model's largest tensor is not read.
-                weights.admit(&self.source, &format!("{key} (its storage `{member}`)"), &[usize::try_from(storage_elements).unwrap_or(usize::MAX)])?;
+                weights.admit(
+                    &self.source,
+                    &format!("{key} (its storage `{member}`)"),
+                    &[usize::try_from(storage_elements).unwrap_or(usize::MAX)],
+                )?;
                 storages.push(i);
             }
             let span = t.span().map_err(|m| bad(&self.source, format!("tensor `{key}`: {m}")))?;
@@ -269,18 +275,27 @@ impl StreamedTorchFile {
         Ok(())
     }
 
-    /// One request per wanted storage, in file order; `index` is what [`Self::put`] takes.
-    pub fn plan(&self) -> Plan {
-        let chunks: Vec<Chunk> = self
-            .storages
-            .iter()
-            .enumerate()
-            .map(|(index, &i)| {
-                let (start, end) = self.span(&self.entries[i]);
-                Chunk { start, end, tensors: vec![WantedTensor { index, start, end }] }
-            })
-            .collect();
-        let bytes = chunks.iter().map(|c| c.end - c.start).sum();
+    /// The requests to make, in file order: each wanted storage's span (its local header and
+    /// data; `index` is what [`Self::put`] takes), neighbours that touch or overlap merged up to
+    /// `max_chunk` bytes, so no byte is fetched twice.
+    pub fn plan(&self, max_chunk: u64) -> Plan {
+        let mut chunks: Vec<Chunk> = Vec::new();
+        let mut bytes = 0;
+        for (index, &i) in self.storages.iter().enumerate() {
+            let (start, end) = self.span(&self.entries[i]);
+            let w = WantedTensor { index, start, end };
+            match chunks.last_mut() {
+                Some(c) if start <= c.end && end.max(c.end) - c.start <= max_chunk => {
+                    bytes += end.saturating_sub(c.end);
+                    c.end = c.end.max(end);
+                    c.tensors.push(w);
+                }
+                _ => {
+                    bytes += end - start;
+                    chunks.push(Chunk { start, end, tensors: vec![w] });
+                }
+            }
+        }
         Plan { header_len: 0, file_len: self.len, bytes, chunks }
     }
 
@@ -324,35 +339,6 @@ impl StreamedTorchFile {
     }
 }
 
-fn read_at(file: &mut std::fs::File, path: &Path, start: u64, end: u64) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; end.saturating_sub(start) as usize];
-    file.seek(SeekFrom::Start(start)).map_err(|e| Error::io(path, e))?;
-    file.read_exact(&mut buf).map_err(|e| Error::io(path, e))?;
-    Ok(buf)
-}
-
-/// Reads the tensors of a `pytorch_model.bin` into `weights`, one storage at a time, like
-/// [`crate::hf::safetensors::read_file`]. The pickle is read as data: any object other than
-/// tensors and plain containers is refused, so a file built to run code is never executed.
-pub fn read_file(path: &Path, rename: &dyn Fn(&str) -> Option<String>, weights: &mut Weights) -> Result<Vec<String>> {
-    let shown = path.display().to_string();
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let tail_start = len.saturating_sub(TAIL_LEN);
-    let tail = read_at(&mut file, path, tail_start, len)?;
-    let mut t = StreamedTorchFile::open(&tail, tail_start, len, &shown)?;
-    if tail_start > 0 && read_at(&mut file, path, 0, 2)? != b"PK" {
-        return Err(bad(&shown, "not a zip-format PyTorch checkpoint"));
-    }
-    let (a, b) = t.pickle_range();
-    t.set_pickle(&read_at(&mut file, path, a, b)?, rename, weights)?;
-    for chunk in t.plan().chunks {
-        let bytes = read_at(&mut file, path, chunk.start, chunk.end)?;
-        t.put(chunk.tensors[0].index, &bytes, weights)?;
-    }
-    t.finish(weights)
-}
-
 impl TensorRef {
     /// Bytes of its storage the view reaches (one past its last element), checked: an offset
     /// or stride that overflows is an error, not a wrapped index.
@@ -362,9 +348,11 @@ impl TensorRef {
             return Ok(0);
         }
         let overflow = || format!("offset {} and strides {:?} reach past any storage", self.offset, self.stride);
-        let last = self.shape.iter().zip(&self.stride).try_fold(self.offset as u64, |acc, (&d, &s)| {
-            acc.checked_add((d as u64 - 1).checked_mul(s as u64)?)
-        });
+        let last = self
+            .shape
+            .iter()
+            .zip(&self.stride)
+            .try_fold(self.offset as u64, |acc, (&d, &s)| acc.checked_add((d as u64 - 1).checked_mul(s as u64)?));
         last.and_then(|l| l.checked_add(1)?.checked_mul(es)).ok_or_else(overflow)
     }
 

@@ -2,7 +2,7 @@
 //! tree, which checks every shape.
 //!
 //! The flow is the same natively and in the browser:
-//! 1. a reader ([`crate::hf::safetensors::read_file`], or the page's streaming fetch) calls
+//! 1. the loader ([`crate::load::checkpoint`], natively over files, in the page over downloads) calls
 //!    [`Weights::insert`] for each tensor; the bytes are converted to f32 and uploaded at once,
 //!    so host memory holds one tensor at a time;
 //! 2. the model's `load` functions call [`Weights::take`] with the key and the shape they need;
@@ -44,7 +44,6 @@ impl Budget {
     pub fn of(largest: u64, params: u64) -> Self {
         Self { largest, total: params.saturating_add(params / 4).saturating_add(16 << 20), expected: params }
     }
-
 }
 
 enum Stored {
@@ -125,7 +124,9 @@ impl Weights {
             limit,
             what,
         };
-        let n = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+        let n = shape
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
             .ok_or_else(|| too_large(None, self.budget.largest, "elements in this model's largest tensor"))?;
         if n > self.budget.largest {
             return Err(too_large(Some(n), self.budget.largest, "elements in this model's largest tensor"));

@@ -116,7 +116,7 @@ impl Captioner {
     pub fn check_length(&self, max_new_tokens: usize) -> Result<()> {
         let n = self.decoder.config.n_positions;
         if max_new_tokens + 1 > n {
-            return Err(crate::Error::invalid(format!(
+            return Err(crate::Error::usage(format!(
                 "max tokens {max_new_tokens} does not fit the decoder's {n} positions (at most {})",
                 n - 1
             )));
@@ -150,7 +150,7 @@ impl CaptionerConfig {
         let preprocess = preprocess.unwrap_or_else(|| encoder.default_preprocess());
         let peft = match (peft, method) {
             (Some((have, path)), Some(want)) if have.method.name() != want.method.name() || (have.method != want.method && !fresh) => {
-                return Err(crate::Error::invalid(format!(
+                return Err(crate::Error::usage(format!(
                     "{path}: the PEFT checkpoint is {} ({:?}), this run is configured for {} ({:?})",
                     have.method.name(),
                     have.method,
@@ -207,124 +207,6 @@ impl Captioner {
     /// The form used for inference: LoRA folded into the weights, the prefix MLP evaluated once.
     pub fn for_inference(self) -> Self {
         Self { decoder: self.decoder.fold_prefix().merge_lora(), ..self }
-    }
-}
-
-/// Loading a captioner from folders (native).
-#[cfg(not(target_family = "wasm"))]
-pub mod files {
-    use std::path::Path;
-
-    use burn::tensor::Device;
-
-    use super::*;
-    use crate::error::Error;
-    use crate::hf::safetensors::{find_checkpoint, read_checkpoint, read_file};
-    use crate::model::part::Part;
-
-    /// Reads the three folders into a captioner. `peft` is required unless `fresh` or the
-    /// decoder checkpoint itself carries cross-attention.
-    pub fn load(encoder: &Path, decoder: &Path, peft: Option<&Path>, device: &Device, fresh: bool) -> Result<(Captioner, CaptionerConfig)> {
-        load_with(encoder, decoder, peft, None, device, fresh)
-    }
-
-    /// Like [`load`], with the PEFT method given by the caller (the start of training). When a
-    /// PEFT folder is given too, its method must be the same.
-    pub fn load_with(
-        encoder: &Path,
-        decoder: &Path,
-        peft: Option<&Path>,
-        method: Option<PeftCheckpoint>,
-        device: &Device,
-        fresh: bool,
-    ) -> Result<(Captioner, CaptionerConfig)> {
-        for (what, dir) in [("encoder", Some(encoder)), ("decoder", Some(decoder)), ("PEFT", peft)] {
-            if let Some(d) = dir.filter(|d| !d.is_dir()) {
-                return Err(Error::invalid(format!("{}: {what} folder not found", d.display())));
-            }
-        }
-        let enc_path = encoder.join("config.json");
-        let text = std::fs::read_to_string(&enc_path).map_err(|e| Error::io(&enc_path, e))?;
-        let enc = EncoderConfig::from_json_str(&text, &enc_path.display().to_string())?;
-        let pre = encoder.join("preprocessor_config.json");
-        let preprocess = pre.exists().then(|| PreprocessConfig::from_file(&pre)).transpose()?;
-        let gpt2 = Gpt2Config::from_file(decoder.join("config.json"))?;
-        let peft_cfg = peft.map(PeftCheckpoint::from_dir).transpose()?;
-        let shown = peft.map(|p| p.display().to_string()).unwrap_or_default();
-        let config = CaptionerConfig::new(enc, preprocess, gpt2, peft_cfg.map(|c| (c, shown.as_str())), method, fresh)?;
-
-        let mut w = Weights::new(device);
-        w.set_budget(crate::model::budget::captioner(&config));
-        let part = Part::Encoder(config.encoder.kind);
-        read_checkpoint(&find_checkpoint(encoder)?, &|k| part.rename(k), &mut w)?;
-        read_checkpoint(&find_checkpoint(decoder)?, &|k| Part::Decoder.rename(k), &mut w)?;
-        let mut peft_keys = Vec::new();
-        if let Some(p) = peft {
-            let file = p.join("adapter_model.safetensors");
-            if !file.is_file() {
-                return Err(Error::invalid(format!("{}: no adapter_model.safetensors in this PEFT folder", p.display())));
-            }
-            // Remember which keys came from the PEFT file: each must find its place.
-            peft_keys = read_file(&file, &|k| Part::Peft.rename(k), &mut w)?;
-            w.set_source(&file.display().to_string());
-        }
-        let model = Captioner::assemble(w, &config, fresh, &peft_keys)?;
-        Ok((model, config))
-    }
-
-    /// Reads a published HF `VisionEncoderDecoderModel` folder (`config.json` with `encoder` and
-    /// `decoder`, the weights, optional `preprocessor_config.json` and `generation_config.json`),
-    /// with an optional PEFT checkpoint trained on top of it.
-    pub fn load_pretrained(dir: &Path, peft: Option<&Path>, device: &Device) -> Result<(Captioner, CaptionerConfig)> {
-        load_pretrained_with(dir, peft, None, device, false)
-    }
-
-    /// Like [`load_pretrained`], with the PEFT method a training run wants (`method`; a PEFT
-    /// folder given too must match) and `fresh` initialisation of what no checkpoint holds.
-    pub fn load_pretrained_with(
-        dir: &Path,
-        peft: Option<&Path>,
-        method: Option<PeftCheckpoint>,
-        device: &Device,
-        fresh: bool,
-    ) -> Result<(Captioner, CaptionerConfig)> {
-        if !dir.is_dir() {
-            return Err(Error::invalid(format!("{}: model folder not found", dir.display())));
-        }
-        let read = |name: &str| -> Result<Option<(String, String)>> {
-            let p = dir.join(name);
-            if !p.exists() {
-                return Ok(None);
-            }
-            let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-            Ok(Some((text, p.display().to_string())))
-        };
-        let (text, path) = read("config.json")?.ok_or_else(|| Error::invalid(format!("{}: no config.json", dir.display())))?;
-        let pre = read("preprocessor_config.json")?;
-        let generation = read("generation_config.json")?;
-        let peft_cfg = peft.map(PeftCheckpoint::from_dir).transpose()?;
-        let shown = peft.map(|p| p.display().to_string()).unwrap_or_default();
-        let config = CaptionerConfig::pretrained(
-            (&text, &path),
-            pre.as_ref().map(|(t, p)| (t.as_str(), p.as_str())),
-            generation.as_ref().map(|(t, p)| (t.as_str(), p.as_str())),
-            peft_cfg.map(|c| (c, shown.as_str())),
-            method,
-            fresh,
-        )?;
-
-        let mut w = Weights::new(device);
-        w.set_budget(crate::model::budget::captioner(&config));
-        let part = Part::EncoderDecoder(config.encoder.kind);
-        read_checkpoint(&find_checkpoint(dir)?, &|k| part.rename(k), &mut w)?;
-        let mut peft_keys = Vec::new();
-        if let Some(p) = peft {
-            let file = p.join("adapter_model.safetensors");
-            peft_keys = read_file(&file, &|k| Part::Peft.rename(k), &mut w)?;
-            w.set_source(&file.display().to_string());
-        }
-        let model = Captioner::assemble(w, &config, fresh, &peft_keys)?;
-        Ok((model, config))
     }
 }
 

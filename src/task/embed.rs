@@ -41,7 +41,7 @@ pub async fn read_rows(t: Tensor<2>) -> Result<Vec<Vec<f32>>> {
 }
 
 impl Clip {
-    /// Builds from already-filled weights (the page streams them in; natively see `from_dir`).
+    /// Builds from already-filled weights (see [`crate::load`]).
     pub fn from_weights(
         mut weights: Weights,
         config: ClipConfig,
@@ -57,32 +57,6 @@ impl Clip {
         Ok(Self { model, config, preprocess, tokenizer, device })
     }
 
-    /// Loads a HF model folder (`config.json`, `model.safetensors`, optional
-    /// `preprocessor_config.json` and `tokenizer.json`).
-    #[cfg(not(target_family = "wasm"))]
-    pub fn from_dir(dir: &std::path::Path, device: &Device, towers: Towers) -> Result<Self> {
-        if !dir.is_dir() {
-            return Err(Error::invalid(format!("{}: model folder not found", dir.display())));
-        }
-        let config = ClipConfig::from_file(dir.join("config.json"))?;
-        let pre_path = dir.join("preprocessor_config.json");
-        let preprocess = if pre_path.exists() {
-            PreprocessConfig::from_file(&pre_path)?
-        } else {
-            PreprocessConfig::clip(config.vision.image_size as u32)
-        };
-        let tokenizer = match towers {
-            Towers::Vision => None,
-            _ => Some(ClipTokenizer::from_dir_or_bundled(dir, config.text.max_position_embeddings, config.text.vocab_size)?),
-        };
-        let weights_path = crate::hf::safetensors::find_checkpoint(dir)?;
-        let mut weights = Weights::new(device);
-        weights.set_budget(crate::model::budget::clip(&config, towers));
-        let part = crate::model::part::Part::Clip(towers);
-        crate::hf::safetensors::read_checkpoint(&weights_path, &|k| part.rename(k), &mut weights)?;
-        Self::from_weights(weights, config, preprocess, tokenizer, towers)
-    }
-
     /// The device the model lives on.
     pub fn device(&self) -> &Device {
         &self.device
@@ -93,10 +67,10 @@ impl Clip {
         let (h, w) = self
             .preprocess
             .output_size()
-            .ok_or_else(|| Error::invalid("preprocessor config gives no fixed output size (no crop, no exact resize)"))?;
+            .ok_or_else(|| Error::Unsupported(String::from("preprocessor config gives no fixed output size (no crop, no exact resize)")))?;
         let s = self.config.vision.image_size as u32;
         if (h, w) != (s, s) {
-            return Err(Error::invalid(format!("preprocessing gives {h}x{w} images, the vision tower takes {s}x{s}")));
+            return Err(Error::Unsupported(format!("preprocessing gives {h}x{w} images, the vision tower takes {s}x{s}")));
         }
         let data: Vec<f32> = images.iter().flat_map(|img| preprocess(img, &self.preprocess)).collect();
         Ok(Tensor::from_data(TensorData::new(data, [images.len(), 3, h as usize, w as usize]), &self.device))
@@ -113,7 +87,7 @@ impl Clip {
 
     /// Normalised text embeddings, one row per text.
     pub async fn embed_texts(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        let tok = self.tokenizer.as_ref().ok_or_else(|| Error::invalid("this model was loaded without its text tower"))?;
+        let tok = self.tokenizer.as_ref().ok_or_else(|| Error::usage("this model was loaded without its text tower"))?;
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(TEXT_BATCH) {
             let ids = tok.encode_all(chunk)?;

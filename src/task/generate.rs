@@ -10,6 +10,7 @@ use burn::tensor::Tensor;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::hf::GenerationDefaults;
 use crate::model::gpt2::{DecoderCache, Gpt2};
 use crate::task::embed::read_vec;
 
@@ -36,6 +37,60 @@ impl Default for GenerateConfig {
     }
 }
 
+/// The decoding choices a user made (the CLI's flags, the page's fields); `None` takes the
+/// checkpoint's default from its `generation_config.json`, else glimpse's.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Overrides {
+    /// Beam width (1 = greedy).
+    pub beams: Option<usize>,
+    /// Tokens generated at most.
+    pub max_tokens: Option<usize>,
+    /// Beam length penalty.
+    pub length_penalty: Option<f64>,
+    /// Forbidden repeated n-gram size (0 = off).
+    pub no_repeat_ngram: Option<usize>,
+    /// Never stop at `<|endoftext|>` (benchmarks: always `max_tokens` tokens).
+    pub no_stop: bool,
+}
+
+/// The decoding defaults as a front end shows them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Defaults {
+    /// Beam width.
+    pub beams: usize,
+    /// Tokens generated at most.
+    pub max_tokens: usize,
+    /// Beam length penalty.
+    pub length_penalty: f64,
+    /// Forbidden repeated n-gram size.
+    pub no_repeat_ngram: usize,
+}
+
+impl GenerateConfig {
+    /// The one place where a checkpoint's generation defaults meet a user's choices, for the
+    /// CLI and the page alike. `max_length` counts the start token, so it allows
+    /// `max_length - 1` new tokens.
+    pub fn resolve(g: &GenerationDefaults, o: &Overrides) -> Self {
+        let base = Self::default();
+        Self {
+            beams: o.beams.or(g.num_beams).unwrap_or(base.beams),
+            max_new_tokens: o.max_tokens.or(g.max_length.map(|l| l.saturating_sub(1).max(1))).unwrap_or(base.max_new_tokens),
+            length_penalty: o.length_penalty.or(g.length_penalty).unwrap_or(base.length_penalty),
+            no_repeat_ngram_size: o.no_repeat_ngram.or(g.no_repeat_ngram_size).unwrap_or(base.no_repeat_ngram_size),
+            eos: if o.no_stop { u32::MAX } else { base.eos },
+            ..base
+        }
+    }
+
+    /// The defaults a checkpoint's generation config gives, as a front end shows them.
+    pub fn defaults(g: &GenerationDefaults) -> Defaults {
+        let c = Self::resolve(g, &Overrides::default());
+        Defaults { beams: c.beams, max_tokens: c.max_new_tokens, length_penalty: c.length_penalty, no_repeat_ngram: c.no_repeat_ngram_size }
+    }
+}
+
 /// Largest beam width accepted: memory and time grow with beams x tokens (HF's own examples use
 /// up to 10; 64 leaves room for experiments).
 pub const MAX_BEAMS: usize = 64;
@@ -44,17 +99,17 @@ impl GenerateConfig {
     /// Checks the options against a decoder (the CLI and the page both call this).
     pub fn check(&self, decoder: &Gpt2) -> Result<()> {
         if self.beams == 0 {
-            return Err(Error::invalid("beam width must be at least 1"));
+            return Err(Error::usage("beam width must be at least 1"));
         }
         if self.beams > MAX_BEAMS {
-            return Err(Error::invalid(format!("beam width {} is over the limit of {MAX_BEAMS}", self.beams)));
+            return Err(Error::usage(format!("beam width {} is over the limit of {MAX_BEAMS}", self.beams)));
         }
         if self.max_new_tokens == 0 {
-            return Err(Error::invalid("max tokens must be at least 1"));
+            return Err(Error::usage("max tokens must be at least 1"));
         }
         let n = decoder.config.n_positions;
         if self.max_new_tokens >= n {
-            return Err(Error::invalid(format!(
+            return Err(Error::usage(format!(
                 "max tokens {} does not fit the decoder's position table ({n} positions: at most {})",
                 self.max_new_tokens,
                 n - 1
@@ -62,7 +117,7 @@ impl GenerateConfig {
         }
         let vocab = decoder.config.vocab_size;
         if self.start as usize >= vocab {
-            return Err(Error::invalid(format!(
+            return Err(Error::usage(format!(
                 "the start token {} (decoder_start_token_id) is outside the decoder's vocabulary of {vocab} tokens",
                 self.start
             )));

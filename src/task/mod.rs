@@ -3,6 +3,6 @@
 pub mod caption;
 pub mod embed;
 pub mod generate;
-pub mod load;
+pub mod heatmap;
 pub mod metrics;
 pub mod zeroshot;

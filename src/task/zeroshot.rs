@@ -25,7 +25,7 @@ impl LabelSet {
     /// From a list of names (ids are positions).
     pub fn from_names(names: Vec<String>) -> Result<Self> {
         if names.is_empty() {
-            return Err(Error::invalid("the label list is empty"));
+            return Err(Error::usage("the label list is empty"));
         }
         let ids = (0..names.len() as i64).collect();
         Ok(Self { names, ids })
@@ -85,7 +85,7 @@ impl LabelSet {
 /// Puts `label` into every `{}` of `template`; a template without `{}` is an error.
 pub fn fill(template: &str, label: &str) -> Result<String> {
     if !template.contains("{}") {
-        return Err(Error::invalid(format!("template {template:?} has no `{{}}` slot for the label")));
+        return Err(Error::usage(format!("template {template:?} has no `{{}}` slot for the label")));
     }
     Ok(template.replace("{}", label))
 }
@@ -93,7 +93,7 @@ pub fn fill(template: &str, label: &str) -> Result<String> {
 /// Checks templates up front (non-empty list, each with a slot).
 pub fn check_templates(templates: &[String]) -> Result<()> {
     if templates.is_empty() {
-        return Err(Error::invalid("no prompt template given"));
+        return Err(Error::usage("no prompt template given"));
     }
     templates.iter().try_for_each(|t| fill(t, "x").map(drop))
 }
@@ -167,14 +167,68 @@ pub fn top_k(probs: &[f32], labels: &LabelSet, k: usize) -> Vec<Ranked> {
     idx.into_iter().take(k).map(|i| Ranked { label: labels.names[i].clone(), prob: probs[i] }).collect()
 }
 
+/// Zero-shot probabilities of each image over the ensemble of `templates` (indices into the
+/// template-major `text_embeds`).
+pub fn score(images: &[Vec<f32>], text_embeds: &[Vec<f32>], num_labels: usize, templates: &[usize], scale: f32) -> Vec<Vec<f32>> {
+    let classes = class_embeddings(text_embeds, num_labels, templates);
+    images.iter().map(|e| probabilities(e, &classes, scale)).collect()
+}
+
+/// How many images with a known label are right, of how many.
+pub fn counts(probs: &[Vec<f32>], truth: &[Option<usize>]) -> (usize, usize) {
+    let known: Vec<(usize, &Vec<f32>)> = truth.iter().zip(probs).filter_map(|(t, p)| t.map(|t| (t, p))).collect();
+    (known.iter().filter(|(t, p)| argmax(p) == *t).count(), known.len())
+}
+
 /// Fraction of images whose argmax equals their known label; `None` when no image has one.
 pub fn accuracy(probs: &[Vec<f32>], truth: &[Option<usize>]) -> Option<f64> {
-    let known: Vec<(usize, &Vec<f32>)> = truth.iter().zip(probs).filter_map(|(t, p)| t.map(|t| (t, p))).collect();
-    if known.is_empty() {
-        return None;
+    let (right, n) = counts(probs, truth);
+    (n > 0).then(|| right as f64 / n as f64)
+}
+
+/// Which prompts a row of the accuracy table scores.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Prompts {
+    /// One template, by index.
+    Template(usize),
+    /// All templates together (`"ensemble"`).
+    Ensemble(&'static str),
+}
+
+/// One row of the accuracy table.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AccuracyRow {
+    /// The template, or the ensemble.
+    pub template: Prompts,
+    /// Images classified right.
+    pub right: usize,
+    /// Images with a known label.
+    pub n: usize,
+}
+
+/// Accuracy per template, then of the ensemble of all (when there are several), over the
+/// images with a known label; empty when none has one.
+pub fn accuracy_table(
+    images: &[Vec<f32>],
+    text_embeds: &[Vec<f32>],
+    num_labels: usize,
+    num_templates: usize,
+    truth: &[Option<usize>],
+    scale: f32,
+) -> Vec<AccuracyRow> {
+    if truth.iter().all(Option::is_none) {
+        return Vec::new();
     }
-    let right = known.iter().filter(|(t, p)| argmax(p) == *t).count();
-    Some(right as f64 / known.len() as f64)
+    let row = |template: Prompts, tpl: &[usize]| {
+        let (right, n) = counts(&score(images, text_embeds, num_labels, tpl, scale), truth);
+        AccuracyRow { template, right, n }
+    };
+    let mut rows: Vec<AccuracyRow> = (0..num_templates).map(|t| row(Prompts::Template(t), &[t])).collect();
+    if num_templates > 1 {
+        rows.push(row(Prompts::Ensemble("ensemble"), &(0..num_templates).collect::<Vec<_>>()));
+    }
+    rows
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ fn io<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
 
 /// Writes the PEFT folder files into `dir` (which must exist).
 pub fn write_peft(dir: &Path, model: &Captioner, config: &CaptionerConfig) -> Result<()> {
-    let peft = config.peft.as_ref().ok_or_else(|| Error::invalid("no PEFT method configured"))?;
+    let peft = config.peft.as_ref().ok_or_else(|| Error::usage("no PEFT method configured"))?;
     let json = peft.to_json(config.encoder.vision.tower.hidden_size, config.gpt2.n_embd, config.gpt2.n_layer);
     let p = dir.join("adapter_config.json");
     io(&p, std::fs::write(&p, serde_json::to_string_pretty(&json).unwrap_or_default()))?;
@@ -81,7 +81,7 @@ pub fn write_peft(dir: &Path, model: &Captioner, config: &CaptionerConfig) -> Re
         .map(|(k, s, b)| {
             Ok((
                 k.clone(),
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).map_err(|e| Error::invalid(e.to_string()))?,
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).map_err(|e| Error::Internal(e.to_string()))?,
             ))
         })
         .collect::<Result<_>>()?;
@@ -89,7 +89,7 @@ pub fn write_peft(dir: &Path, model: &Captioner, config: &CaptionerConfig) -> Re
     let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
     safetensors::serialize_to_file(views, Some(meta), &p).map_err(|e| match e {
         safetensors::SafeTensorError::IoError(e) => Error::io(&p, e),
-        other => Error::invalid(format!("{}: cannot write the trained tensors: {other}", p.display())),
+        other => Error::Internal(format!("{}: cannot write the trained tensors: {other}", p.display())),
     })
 }
 

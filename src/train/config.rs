@@ -34,7 +34,7 @@ impl std::str::FromStr for Method {
             "adapter" => Ok(Self::Adapter),
             "lora" => Ok(Self::Lora),
             "prefix" | "prefix_tuning" => Ok(Self::Prefix),
-            other => Err(Error::invalid(format!("unknown method `{other}` (none, adapter, lora, prefix)"))),
+            other => Err(Error::usage(format!("unknown method `{other}` (none, adapter, lora, prefix)"))),
         }
     }
 }
@@ -183,7 +183,7 @@ impl TrainConfig {
 
     /// Checks values that would only fail later.
     pub fn check(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::invalid(format!("train config: {m}")));
+        let bad = |m: &str| Err(Error::usage(format!("train config: {m}")));
         if self.epochs == 0 {
             return bad("epochs must be at least 1");
         }

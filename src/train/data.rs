@@ -49,13 +49,13 @@ impl Dataset {
     pub fn load(captions: &Path, images: &Path, tok: &Gpt2Tokenizer, max_tokens: usize) -> Result<Self> {
         let coco = read_coco(captions)?;
         if !images.is_dir() {
-            return Err(Error::invalid(format!("{}: image folder not found", images.display())));
+            return Err(Error::NotFound(format!("{}: image folder not found", images.display())));
         }
         let mut ds = Dataset { images: vec![], captions: vec![], examples: vec![] };
         for im in coco {
             let path = images.join(&im.file_name);
             if !path.is_file() {
-                return Err(Error::invalid(format!(
+                return Err(Error::NotFound(format!(
                     "{}: image `{}` (id {}) is named in {} but missing",
                     images.display(),
                     im.file_name,
@@ -76,7 +76,7 @@ impl Dataset {
             ds.captions.push(cleaned);
         }
         if ds.examples.is_empty() {
-            return Err(Error::invalid(format!("{}: no captions to train on", captions.display())));
+            return Err(Error::usage(format!("{}: no captions to train on", captions.display())));
         }
         Ok(ds)
     }
@@ -170,7 +170,7 @@ pub fn spawn_loader(
                         .collect();
                     handles
                         .into_iter()
-                        .flat_map(|h| h.join().unwrap_or_else(|_| vec![Err(Error::invalid("image worker panicked"))]))
+                        .flat_map(|h| h.join().unwrap_or_else(|_| vec![Err(Error::Internal(String::from("image worker panicked")))]))
                         .collect()
                 })
             };

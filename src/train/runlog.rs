@@ -100,7 +100,7 @@ fn keep_until(path: &Path, step: usize) -> Result<Vec<Value>> {
     let text = match std::fs::metadata(path) {
         // Lossy: a line cut inside a character by kill -9 is dropped below, not an error.
         Ok(m) if m.is_file() => String::from_utf8_lossy(&std::fs::read(path).map_err(|e| Error::io(path, e))?).into_owned(),
-        Ok(_) => return Err(Error::invalid(format!("{}: not a regular file (the training log)", path.display()))),
+        Ok(_) => return Err(Error::usage(format!("{}: not a regular file (the training log)", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
         Err(e) => return Err(Error::io(path, e)),
     };

@@ -19,8 +19,9 @@ use super::lock::RunLock;
 use super::rng::{Rng, stable_hash};
 use super::runlog::MetricsLog;
 use crate::error::{Error, Result};
-use crate::hf::{EncoderDecoderConfig, Gpt2Config};
-use crate::model::captioner::{Captioner, CaptionerConfig, files};
+use crate::load::native;
+use crate::load::{CaptionerSpec, LoadedCaptioner};
+use crate::model::captioner::{Captioner, CaptionerConfig};
 use crate::model::clip::Towers;
 use crate::model::peft::PeftCheckpoint;
 use crate::task::embed::{Clip, read_vec};
@@ -124,22 +125,6 @@ fn cached_states(
     Ok(Tensor::from_data(TensorData::new(values, [1, src, d]), device))
 }
 
-/// Runs training as configured. `resume` continues from `out/checkpoints/last`; `stop` (set by
-/// Ctrl-C) makes the loop save and return at the next optimiser step. The output folder is
-/// locked for the run ([`RunLock`]: a second run on it is refused) and its `metrics.jsonl`
-/// keeps only the records of the steps the starting checkpoint holds.
-/// The decoder's vocabulary size, from its config (which the model loader reads again).
-fn decoder_vocab(cfg: &TrainConfig) -> Result<usize> {
-    match &cfg.model {
-        Some(m) => {
-            let path = m.join("config.json");
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-            Ok(EncoderDecoderConfig::from_json_str(&text, &path.display().to_string())?.decoder.vocab_size)
-        }
-        None => Ok(Gpt2Config::from_file(cfg.decoder.join("config.json"))?.vocab_size),
-    }
-}
-
 pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<TrainOutcome> {
     cfg.check()?;
     let _lock = RunLock::acquire(&cfg.out)?;
@@ -149,13 +134,6 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
     let device = base.clone().autodiff();
     device.seed(cfg.seed);
 
-    // Checked against the decoder's vocabulary before any caption is encoded with it.
-    let tok = Gpt2Tokenizer::from_dir_or_bundled(cfg.model.as_ref().unwrap_or(&cfg.decoder))?.for_vocab(decoder_vocab(cfg)?)?;
-    let train_ds = Dataset::load(&cfg.train_captions, &cfg.train_images, &tok, cfg.max_caption_tokens)?;
-    let val_ds = match (&cfg.val_captions, &cfg.val_images) {
-        (Some(c), Some(i)) => Some(Dataset::load(c, i, &tok, cfg.max_caption_tokens)?),
-        _ => None,
-    };
     let shown = |p: &PathBuf| Some(p.display().to_string());
     let wanted = match &cfg.model {
         Some(m) => PeftCheckpoint { method: cfg.peft(), base_encoder: None, base_decoder: None, base_model: shown(m) },
@@ -165,10 +143,10 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
     };
     let (state, peft_dir) = if resume {
         let dir = checkpoint::find(&last_dir)
-            .ok_or_else(|| Error::invalid(format!("--resume: no checkpoint in {} (nothing to resume)", last_dir.display())))?;
+            .ok_or_else(|| Error::NotFound(format!("--resume: no checkpoint in {} (nothing to resume)", last_dir.display())))?;
         let state = checkpoint::load_state(&dir)?;
         if state.method != wanted.method.name() {
-            return Err(Error::invalid(format!(
+            return Err(Error::usage(format!(
                 "{}: checkpoint was trained with {}, the config says {}: mismatched PEFT checkpoint",
                 dir.display(),
                 state.method,
@@ -181,9 +159,22 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
             TrainerState { epoch: 0, micro_in_epoch: 0, step: 0, best_cider: None, method: wanted.method.name().into(), seed: cfg.seed };
         (fresh, None)
     };
-    let (model, mcfg) = match &cfg.model {
-        Some(m) => files::load_pretrained_with(m, peft_dir.as_deref(), Some(wanted), &device, !resume)?,
-        None => files::load_with(&cfg.encoder, &cfg.decoder, peft_dir.as_deref(), Some(wanted), &device, !resume)?,
+    let at = |p: &PathBuf| native::at(p);
+    let spec = CaptionerSpec {
+        model: cfg.model.as_ref().map(at),
+        encoder: cfg.model.is_none().then(|| at(&cfg.encoder)),
+        decoder: cfg.model.is_none().then(|| at(&cfg.decoder)),
+        peft: peft_dir.as_ref().map(at),
+        method: Some(wanted),
+        fresh: !resume,
+    };
+    // The tokenizer comes with the model, checked against the decoder's vocabulary before any
+    // caption is encoded with it.
+    let LoadedCaptioner { model, config: mcfg, tokenizer: tok } = native::captioner(spec, &device)?;
+    let train_ds = Dataset::load(&cfg.train_captions, &cfg.train_images, &tok, cfg.max_caption_tokens)?;
+    let val_ds = match (&cfg.val_captions, &cfg.val_images) {
+        (Some(c), Some(i)) => Some(Dataset::load(c, i, &tok, cfg.max_caption_tokens)?),
+        _ => None,
     };
     let mut model = model.map(&mut StableIds(vec![]));
     eprintln!(
@@ -201,11 +192,11 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
         let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
         optim = optim
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-            .map_err(|e| Error::invalid(format!("{}: unreadable optimizer state: {e:?}", p.display())))?;
+            .map_err(|e| Error::Internal(format!("{}: unreadable optimizer state: {e:?}", p.display())))?;
     }
 
     let clip = match (&cfg.clip, &val_ds) {
-        (Some(dir), Some(_)) => Some(Clip::from_dir(dir, &base, Towers::Both)?),
+        (Some(dir), Some(_)) => Some(crate::load::native::clip(dir, &base, Towers::Both)?),
         _ => None,
     };
     let cache_dir = cfg.cache_encoder.then(|| cfg.out.join("encoder_cache"));
@@ -235,7 +226,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
     let s = mcfg.encoder.vision.image_size;
     let eos = mcfg.gpt2.eos_token_id;
     let save_last = |model: &Captioner, optim: &ModuleOptimizer, state: &TrainerState| -> Result<()> {
-        let bytes = optim.into_bytes().map_err(|e| Error::invalid(format!("saving the optimizer state: {e:?}")))?;
+        let bytes = optim.into_bytes().map_err(|e| Error::Internal(format!("saving the optimizer state: {e:?}")))?;
         checkpoint::save(&last_dir, model, &mcfg, state, Some(&bytes))
     };
 
@@ -271,7 +262,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
                 bar.abandon();
-                return Err(Error::invalid(format!(
+                return Err(Error::usage(format!(
                     "training loss became {value} at step {} (epoch {}); stopped. The last good checkpoint is {} (lower lr?)",
                     state.step,
                     epoch + 1,
@@ -319,7 +310,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, stop: Arc<AtomicBool>) -> Result<T
         }
         if state.micro_in_epoch < micro_per_epoch {
             // The loader stopped early without an error value: a worker died.
-            return Err(Error::invalid("the image loader stopped unexpectedly"));
+            return Err(Error::Internal(String::from("the image loader stopped unexpectedly")));
         }
         // End of epoch: validation, best checkpoint, log, plot.
         let train_time = t0.elapsed().as_secs_f64();

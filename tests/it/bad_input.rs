@@ -108,7 +108,7 @@ fn bad_checkpoints() {
     // No checkpoint at all.
     let m = edited_model(|_| {});
     std::fs::remove_file(m.path().join("model.safetensors")).unwrap();
-    run_strs(&classify_with(m.path()), &["no model.safetensors"]);
+    run_strs(&classify_with(m.path()), &["no weights found", "model.safetensors", "pytorch_model.bin"]);
 }
 
 #[test]

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use glimpse::model::captioner::{Captioner, CaptionerConfig, files};
+use glimpse::load::native::folders as files;
+use glimpse::model::captioner::{Captioner, CaptionerConfig};
 use glimpse::task::embed::read_vec;
 use glimpse::task::generate::{GenerateConfig, generate};
 

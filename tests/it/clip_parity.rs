@@ -3,7 +3,7 @@
 use burn::tensor::{Tensor, TensorData};
 use glimpse::image;
 use glimpse::model::clip::{Towers, l2_normalize};
-use glimpse::task::embed::{Clip, read_rows, read_vec};
+use glimpse::task::embed::{read_rows, read_vec};
 
 use crate::common::*;
 
@@ -18,7 +18,7 @@ fn forward_matches_hf_on_cpu_and_wgpu() {
             let what = |s: &str| format!("{name} on {backend}: {s}");
             let refs = references(name);
             let json = reference_json(name);
-            let clip = Clip::from_dir(&model_dir(name), &device, Towers::Both).unwrap();
+            let clip = glimpse::load::native::clip(&model_dir(name), &device, Towers::Both).unwrap();
 
             // Vision tower on HF's own pixel_values.
             let pv = &refs["pixel_values"];
@@ -110,8 +110,8 @@ fn f16_checkpoint_gives_the_f32_results() {
         std::fs::copy(dir.join(f), tmp.path().join(f)).unwrap();
     }
     std::fs::copy(dir.join("model_f16.safetensors"), tmp.path().join("model.safetensors")).unwrap();
-    let a = Clip::from_dir(&dir, &device, Towers::Both).unwrap();
-    let b = Clip::from_dir(tmp.path(), &device, Towers::Both).unwrap();
+    let a = glimpse::load::native::clip(&dir, &device, Towers::Both).unwrap();
+    let b = glimpse::load::native::clip(tmp.path(), &device, Towers::Both).unwrap();
     let texts = vec!["a photo of a cat".to_string(), "a dog".to_string()];
     let ea = block(a.embed_texts(&texts)).unwrap();
     let eb = block(b.embed_texts(&texts)).unwrap();
@@ -126,7 +126,7 @@ fn f16_checkpoint_gives_the_f32_results() {
 #[test]
 fn vision_only_load_skips_the_text_tower() {
     let device = glimpse::device::init(glimpse::device::Backend::Cpu).unwrap();
-    let clip = Clip::from_dir(&model_dir("clip_b"), &device, Towers::Vision).unwrap();
+    let clip = glimpse::load::native::clip(&model_dir("clip_b"), &device, Towers::Vision).unwrap();
     assert!(clip.model.text_model.is_none() && clip.tokenizer.is_none());
     let err = block(clip.embed_texts(&["x".to_string()])).unwrap_err();
     assert!(err.to_string().contains("without its text tower"), "{err}");

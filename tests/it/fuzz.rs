@@ -179,14 +179,28 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
     let f = fixtures();
     let bin = read(f.join("ved_vit_bin/pytorch_model.bin"));
     match target {
-        "safetensors" => vec![small_safetensors(), read(f.join("peft_b/adapter_model.safetensors")), read(f.join("lora_peft/adapter_model.safetensors"))],
+        "safetensors" => {
+            vec![small_safetensors(), read(f.join("peft_b/adapter_model.safetensors")), read(f.join("lora_peft/adapter_model.safetensors"))]
+        }
         "torch_zip" => vec![read(f.join("evil_pickle/pytorch_model.bin")), crate::hostile::small_torch_file()],
         "pickle" => vec![zip_member(&bin, b"data.pkl"), zip_member(&read(f.join("evil_pickle/pytorch_model.bin")), b"data.pkl")],
-        "config" => ["clip_a/config.json", "ved_vit/config.json", "ved_clip/config.json", "gpt2_xattn/config.json", "gpt2_plain/config.json", "peft_b/adapter_config.json", "lora_peft/adapter_config.json", "ved_vit/generation_config.json"]
+        "config" => [
+            "clip_a/config.json",
+            "ved_vit/config.json",
+            "ved_clip/config.json",
+            "gpt2_xattn/config.json",
+            "gpt2_plain/config.json",
+            "peft_b/adapter_config.json",
+            "lora_peft/adapter_config.json",
+            "ved_vit/generation_config.json",
+        ]
+        .iter()
+        .map(|p| read(f.join(p)))
+        .collect(),
+        "preprocessor" => ["clip_a/preprocessor_config.json", "ved_vit/preprocessor_config.json", "ved_clip/preprocessor_config.json"]
             .iter()
             .map(|p| read(f.join(p)))
             .collect(),
-        "preprocessor" => ["clip_a/preprocessor_config.json", "ved_vit/preprocessor_config.json", "ved_clip/preprocessor_config.json"].iter().map(|p| read(f.join(p))).collect(),
         "tokenizer" => vec![SMALL_TOKENIZER.as_bytes().to_vec()],
         "image" => {
             let dirs = std::fs::read_dir(f.join("image_corpus")).unwrap().filter_map(|e| e.ok().map(|e| e.path()));

@@ -258,7 +258,8 @@ fn clip_folder_with(write: impl FnOnce(&Path)) -> (TempDir, PathBuf) {
 fn classify(dir: &Path, needles: &[&str]) {
     let labels = fixtures().join("zeroshot/id2label.json");
     let img = fixtures().join("zeroshot/0_0.png");
-    let args = ["classify", "--backend", "cpu", "--model", dir.to_str().unwrap(), "--labels", labels.to_str().unwrap(), img.to_str().unwrap()];
+    let args =
+        ["classify", "--backend", "cpu", "--model", dir.to_str().unwrap(), "--labels", labels.to_str().unwrap(), img.to_str().unwrap()];
     let mut all = vec!["model.safetensors"];
     all.extend(needles);
     refused(&args, &all);
@@ -289,9 +290,7 @@ fn safetensors_headers_that_lie_name_the_tensor() {
     let (_t, dir) = clip_folder_with(write(r#"{"logit_scale":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#));
     classify(&dir, &["tensor `logit_scale`", "shape [3] of F32 does not fill its data range 0..8"]);
     // A shape whose byte size overflows.
-    let (_t, dir) = clip_folder_with(write(
-        r#"{"logit_scale":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#,
-    ));
+    let (_t, dir) = clip_folder_with(write(r#"{"logit_scale":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#));
     classify(&dir, &["tensor `logit_scale`", "its size overflows"]);
     // Overlapping ranges.
     let (_t, dir) = clip_folder_with(write(

@@ -1,6 +1,7 @@
 //! Integration tests, one binary (burn links once): parity with HF transformers on the tiny
 //! fixture checkpoints (tests/fixtures/make_fixtures.py), the CLI, and bad input.
 
+mod architecture;
 mod bad_input;
 pub mod caption_parity;
 pub mod cli;
@@ -9,9 +10,9 @@ mod common;
 mod fuzz;
 pub mod hostile;
 mod image_corpus;
+mod loader;
 mod metrics;
 pub mod peft_train;
 mod published;
-pub mod streamed_load;
 mod tokenizer;
 mod train;

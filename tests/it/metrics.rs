@@ -53,11 +53,10 @@ fn clipscore_ref() -> Vec<serde_json::Value> {
 #[test]
 fn clipscore_matches_hf_on_cpu_and_wgpu() {
     use glimpse::model::clip::Towers;
-    use glimpse::task::embed::Clip;
     let items = clipscore_ref();
     assert!(items.iter().any(|i| i["cos"].as_f64().unwrap() > 0.0) && items.iter().any(|i| i["cos"].as_f64().unwrap() < 0.0));
     for (backend, device) in crate::common::devices() {
-        let clip = Clip::from_dir(&crate::common::model_dir("clip_b"), &device, Towers::Both).unwrap();
+        let clip = glimpse::load::native::clip(&crate::common::model_dir("clip_b"), &device, Towers::Both).unwrap();
         for it in &items {
             let img = glimpse::image::open(&fixtures().join("images").join(it["image"].as_str().unwrap())).unwrap();
             let cap = it["caption"].as_str().unwrap().to_string();

@@ -7,8 +7,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use glimpse::hf::safetensors::read_file;
 use glimpse::hf::{ClipConfig, EncoderConfig, Gpt2Config, Weights};
+use glimpse::load::native::read_weights;
 use glimpse::model::captioner::{Captioner, CaptionerConfig, decoder_key};
 use glimpse::model::peft::{AdapterConfig, LoraConfig, PeftCheckpoint, PeftMethod, Placement, PrefixConfig};
 
@@ -46,8 +46,8 @@ fn build(method: PeftMethod, device: &Device) -> (Captioner, CaptionerConfig) {
     let clip = ClipConfig::from_file(f.join("clip_b/config.json")).unwrap();
     let gpt2 = Gpt2Config::from_file(f.join("gpt2_plain/config.json")).unwrap();
     let mut w = Weights::new(device);
-    read_file(&f.join("clip_b/model.safetensors"), &|k| k.starts_with("vision_model.").then(|| k.to_string()), &mut w).unwrap();
-    read_file(&f.join("gpt2_plain/model.safetensors"), &decoder_key, &mut w).unwrap();
+    read_weights(&f.join("clip_b"), &|k| k.starts_with("vision_model.").then(|| k.to_string()), &mut w).unwrap();
+    read_weights(&f.join("gpt2_plain"), &decoder_key, &mut w).unwrap();
     let peft = PeftCheckpoint { method, base_encoder: None, base_decoder: None, base_model: None };
     let cfg = CaptionerConfig::new(EncoderConfig::clip(clip.vision), None, gpt2, None, Some(peft), true).unwrap();
     let model = Captioner::load(&mut w, &cfg, true);

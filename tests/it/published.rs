@@ -4,7 +4,7 @@
 //! image processors against HF's pixels; `caption --model`; a pickle that tries to run code.
 
 use burn::tensor::Device;
-use glimpse::model::captioner::files;
+use glimpse::load::native::folders as files;
 
 use crate::caption_parity::check_captioner;
 use crate::common::*;

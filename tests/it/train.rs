@@ -281,7 +281,7 @@ fn training_leaves_frozen_parameters_bit_identical() {
     let out = train(&cfg, false, no_stop()).unwrap();
     let device = burn::tensor::Device::flex();
     let (fresh, _) =
-        glimpse::model::captioner::files::load_with(&cfg.encoder, &cfg.decoder, Some(&out.checkpoint), None, &device, false).unwrap();
+        glimpse::load::native::folders::load_with(&cfg.encoder, &cfg.decoder, Some(&out.checkpoint), None, &device, false).unwrap();
     let before = crate::peft_train::snapshot(&fresh);
     let after = crate::peft_train::snapshot(&out.model);
     let mut frozen = 0;
@@ -397,13 +397,7 @@ fn ctrl_c_saves_a_checkpoint_before_exiting() {
 }
 
 #[test]
-fn lora_trains_on_a_published_captioner_and_loads_as_the_page_does() {
-    use glimpse::model::captioner::files;
-    use glimpse::task::caption::CaptionPipeline;
-    use glimpse::task::generate::GenerateConfig;
-    use glimpse::task::load::Loading;
-    use glimpse::tokenize::{BUNDLED_GPT2_TOKENIZER, Gpt2Tokenizer};
-
+fn lora_trains_on_a_published_captioner_and_loads_from_its_base_model_reference() {
     let tmp = crate::common::tempdir();
     let mut cfg = config(tmp.path(), Method::Lora);
     let base = model_dir("ved_vit");
@@ -421,45 +415,19 @@ fn lora_trains_on_a_published_captioner_and_loads_as_the_page_does() {
     assert_eq!(adapter["base_model"], base.display().to_string());
     assert_eq!(adapter["peft_type"], "LORA");
 
-    // The CLI: --model + --peft.
+    // The CLI: --model + --peft, and --peft alone (its base_model names the folder).
     let img = cfg.train_images.join("0000.png");
-    let (code, _, err) = crate::cli::glimpse(&[
-        "caption",
-        "--backend",
-        "cpu",
-        "--model",
-        base.to_str().unwrap(),
-        "--peft",
-        best.to_str().unwrap(),
-        "--max-tokens",
-        "8",
-        img.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-
-    // The page's path (configs as text, files streamed in planned chunks) gives the same caption.
-    let device = burn::tensor::Device::flex();
-    let text = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap();
-    let mut l = Loading::pretrained(
-        &device,
-        &text(base.join("config.json")),
-        Some(&text(base.join("preprocessor_config.json"))),
-        Some(&text(base.join("generation_config.json"))),
-        Some(&text(best.join("adapter_config.json"))),
-        BUNDLED_GPT2_TOKENIZER,
-    )
-    .unwrap();
-    for (part, file) in [("model", base.join("model.safetensors")), ("peft", best.join("adapter_model.safetensors"))] {
-        crate::streamed_load::stream(&mut l, part, file.to_str().unwrap());
-    }
-    let streamed = l.finish_captioner().unwrap();
-    let (model, config) = files::load_pretrained(&base, Some(&best), &device).unwrap();
-    let folder = CaptionPipeline::new(model, config, Gpt2Tokenizer::from_bytes(BUNDLED_GPT2_TOKENIZER).unwrap(), &device);
-    let image = glimpse::image::open(&img).unwrap();
-    let g = GenerateConfig { max_new_tokens: 8, ..GenerateConfig::default() };
-    let a = pollster::block_on(streamed.caption(&image, &g)).unwrap();
-    assert_eq!(a, pollster::block_on(folder.caption(&image, &g)).unwrap());
-    eprintln!("LoRA on a published captioner: loss {:.3} -> {last:.3}; caption {:?}", steps[0], a.text);
+    let caption = |extra: &[&str]| {
+        let mut args = vec!["caption", "--backend", "cpu", "--peft", best.to_str().unwrap(), "--max-tokens", "8"];
+        args.extend(extra);
+        args.push(img.to_str().unwrap());
+        let (code, out, err) = crate::cli::glimpse(&args);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let a = caption(&["--model", base.to_str().unwrap()]);
+    assert_eq!(caption(&[]), a, "the PEFT alone loads its base_model");
+    eprintln!("LoRA on a published captioner: loss {:.3} -> {last:.3}; caption {}", steps[0], a.trim());
 }
 
 /// `config` without validation (quick runs that test the output folder, not learning).
@@ -568,7 +536,7 @@ fn write_errors_name_the_file() {
     let cfg = quick(tmp.path(), Method::Lora);
     let device = burn::tensor::Device::flex();
     let wanted = PeftCheckpoint { method: cfg.peft(), base_encoder: None, base_decoder: None, base_model: None };
-    let (model, mcfg) = glimpse::model::captioner::files::load_with(&cfg.encoder, &cfg.decoder, None, Some(wanted), &device, true).unwrap();
+    let (model, mcfg) = glimpse::load::native::folders::load_with(&cfg.encoder, &cfg.decoder, None, Some(wanted), &device, true).unwrap();
     let state = TrainerState { epoch: 0, micro_in_epoch: 0, step: 0, best_cider: None, method: "LORA".into(), seed: 7 };
     // A checkpoint folder inside a regular file.
     std::fs::write(tmp.path().join("afile"), "x").unwrap();

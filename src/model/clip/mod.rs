@@ -18,7 +18,8 @@ pub use text::{ClipTextTransformer, TextOutput};
 pub use vision::{ClipVisionTransformer, VisionOutput};
 
 /// Which towers to load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Towers {
     /// Both (zero-shot classification, search, CLIPScore).
     Both,
@@ -83,7 +84,7 @@ impl ClipModel {
     pub fn vision(&self) -> Result<(&ClipVisionTransformer, &Linear)> {
         match (&self.vision_model, &self.visual_projection) {
             (Some(v), Some(p)) => Ok((v, p)),
-            _ => Err(Error::invalid("this model was loaded without its vision tower")),
+            _ => Err(Error::usage("this model was loaded without its vision tower")),
         }
     }
 
@@ -91,7 +92,7 @@ impl ClipModel {
     pub fn text(&self) -> Result<(&ClipTextTransformer, &Linear)> {
         match (&self.text_model, &self.text_projection) {
             (Some(t), Some(p)) => Ok((t, p)),
-            _ => Err(Error::invalid("this model was loaded without its text tower")),
+            _ => Err(Error::usage("this model was loaded without its text tower")),
         }
     }
 
