@@ -177,12 +177,6 @@ impl Engine {
         self.state.captioner.borrow().clone().ok_or_else(|| js(Error::usage("no captioner is loaded")))
     }
 
-    /// Side of the square images the CLIP model takes.
-    #[wasm_bindgen(js_name = clipImageSize)]
-    pub fn clip_image_size(&self) -> Result<usize, JsValue> {
-        Ok(self.clip()?.config.vision.image_size)
-    }
-
     /// Normalised image embedding of an encoded image file (PNG, JPEG, WebP, GIF).
     #[wasm_bindgen(js_name = embedImage)]
     pub fn embed_image(&self, bytes: Vec<u8>, name: String) -> Promise {
@@ -244,17 +238,6 @@ fn generate_config(captioner: &CaptionPipeline, options: JsValue) -> Result<Gene
     Ok(GenerateConfig::resolve(&captioner.config.generation, &o))
 }
 
-/// Zero-shot probabilities of each image, concatenated (`images x labels`): `images` and
-/// `texts` are concatenated normalised embeddings of width `dim`, `texts` template-major
-/// (`texts[t * labels + c]`), and `templates` the template indices forming the ensemble.
-#[wasm_bindgen(js_name = zeroShot)]
-pub fn zero_shot(images: &[f32], texts: &[f32], dim: usize, labels: usize, templates: &[u32], scale: f32) -> Vec<f32> {
-    let rows = |v: &[f32]| v.chunks(dim.max(1)).map(<[f32]>::to_vec).collect::<Vec<_>>();
-    let tpl: Vec<usize> = templates.iter().map(|&t| t as usize).collect();
-    let classes = zeroshot::class_embeddings(&rows(texts), labels, &tpl);
-    rows(images).iter().flat_map(|e| zeroshot::probabilities(e, &classes, scale)).collect()
-}
-
 /// CLIPScore of a normalised image and text embedding.
 #[wasm_bindgen(js_name = clipScore)]
 pub fn clip_score(image: &[f32], text: &[f32]) -> f64 {
@@ -272,12 +255,6 @@ pub fn parse_labels(text: &str, name: &str) -> Result<Vec<String>, JsValue> {
 #[wasm_bindgen(js_name = truthOf)]
 pub fn truth_of(labels_text: &str, path: &str) -> Option<usize> {
     LabelSet::parse(labels_text, "labels").ok()?.truth_of(Path::new(path))
-}
-
-/// Fills a prompt template (`{}` takes the label); an error names a template without a slot.
-#[wasm_bindgen(js_name = fillTemplate)]
-pub fn fill_template(template: &str, label: &str) -> Result<String, JsValue> {
-    zeroshot::fill(template, label).map_err(js)
 }
 
 /// Prompts of every label under every template, template-major (`prompts[t * labels + c]`);

@@ -174,6 +174,8 @@ pub struct StreamedTorchFile {
     source: String,
     len: u64,
     entries: Vec<ZipEntry>,
+    /// Every member's local header offset, sorted: a member's bytes end before the next one's.
+    starts: Vec<u64>,
     pickle: ZipEntry,
     prefix: String,
     /// `(key, view, stored name)` of every tensor in the pickle; `None` = not wanted.
@@ -206,7 +208,19 @@ impl StreamedTorchFile {
             ));
         }
         let prefix = pickle.name.strip_suffix("data.pkl").unwrap_or("").to_string();
-        Ok(Self { source: source.into(), len, entries, pickle, prefix, tensors: Vec::new(), storages: Vec::new(), received: Vec::new() })
+        let mut starts: Vec<u64> = entries.iter().map(|e| e.local_offset).collect();
+        starts.sort_unstable();
+        Ok(Self {
+            source: source.into(),
+            len,
+            entries,
+            starts,
+            pickle,
+            prefix,
+            tensors: Vec::new(),
+            storages: Vec::new(),
+            received: Vec::new(),
+        })
     }
 
     /// Where the file came from (for messages).
@@ -214,8 +228,12 @@ impl StreamedTorchFile {
         &self.source
     }
 
+    /// The bytes holding member `e`: its local header (of a length only it says, so with some
+    /// slack) and data, never past the next member's header or the end of the file.
     fn span(&self, e: &ZipEntry) -> (u64, u64) {
-        (e.local_offset, e.local_offset.saturating_add(HEADER_SLACK).saturating_add(e.size).min(self.len))
+        let next = self.starts.partition_point(|&s| s <= e.local_offset);
+        let limit = self.starts.get(next).copied().unwrap_or(self.len).min(self.len);
+        (e.local_offset, e.local_offset.saturating_add(HEADER_SLACK).saturating_add(e.size).min(limit))
     }
 
     /// The bytes to read for `data.pkl` (from its local header).

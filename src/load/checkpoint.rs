@@ -127,31 +127,30 @@ async fn open_file(
     Ok(Some(Opened { at: at.clone(), name: name.to_string(), reader, plan }))
 }
 
-/// Fetches the planned tensors of opened files into `w`, one request per chunk. Returns the
-/// names stored.
+/// Fetches the planned tensors of opened files into `w`: one request per tensor (or storage),
+/// each saying where its chunk of neighbours ends, so a transport fetches a chunk at once while
+/// the engine receives one tensor at a time. Returns the names stored.
 pub async fn fetch(io: &Io, files: Vec<Opened>, w: &mut Weights) -> Result<Vec<String>> {
     let mut stored = Vec::new();
     for Opened { at, name, mut reader, plan } in files {
         let source = at.show(&name);
         for chunk in &plan.chunks {
-            let bytes = io.range(&at, &name, chunk.start, chunk.end).await?;
-            match (&mut reader, chunk.tensors.as_slice()) {
-                // One tensor (a large one): its bytes are moved, not copied.
-                (Reader::Safetensors(f), [t]) if t.start == chunk.start && t.end == chunk.end => {
-                    f.put(t.index, bytes, w)?;
-                }
-                (Reader::Safetensors(f), tensors) => {
-                    for t in tensors {
-                        f.put(t.index, bytes[(t.start - chunk.start) as usize..(t.end - chunk.start) as usize].to_vec(), w)?;
+            // Storage spans of a pytorch_model.bin may overlap (local headers): progress counts
+            // each byte once.
+            let mut covered = chunk.start;
+            for t in &chunk.tensors {
+                let bytes = io.range_ahead(&at, &name, t.start, t.end, chunk.end).await?;
+                match &mut reader {
+                    Reader::Safetensors(f) => {
+                        f.put(t.index, bytes, w)?;
+                    }
+                    Reader::Torch(f) => {
+                        f.put(t.index, &bytes, w)?;
                     }
                 }
-                (Reader::Torch(f), tensors) => {
-                    for t in tensors {
-                        f.put(t.index, &bytes[(t.start - chunk.start) as usize..(t.end - chunk.start) as usize], w)?;
-                    }
-                }
+                io.link().received(t.end.saturating_sub(covered.max(t.start)), &source);
+                covered = covered.max(t.end);
             }
-            io.link().received(chunk.end - chunk.start, &source);
         }
         stored.extend(match reader {
             Reader::Safetensors(f) => f.finish(w)?,

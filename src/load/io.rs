@@ -57,7 +57,13 @@ impl Io {
 
     /// Bytes `start..end` of a file known to exist, exactly.
     pub async fn range(&self, at: &Location, name: &str, start: u64, end: u64) -> Result<Vec<u8>> {
-        let r = Request::Range { at: at.clone(), name: name.to_string(), start, end, short: false, optional: false };
+        self.range_ahead(at, name, start, end, end).await
+    }
+
+    /// Like [`Self::range`], saying that the next requests run on to `ahead`.
+    pub async fn range_ahead(&self, at: &Location, name: &str, start: u64, end: u64, ahead: u64) -> Result<Vec<u8>> {
+        let ahead = ahead.max(end);
+        let r = Request::Range { at: at.clone(), name: name.to_string(), start, end, short: false, optional: false, ahead };
         match self.link.ask(r).await {
             Response::Missing => Err(Error::NotFound(format!("{}: not found (it was there a moment ago)", at.show(name)))),
             Response::Bytes { bytes, .. } if bytes.len() as u64 != end - start => Err(Error::Truncated(format!(
@@ -73,7 +79,15 @@ impl Io {
     /// The first `8 + n` bytes of a safetensors file (prefix and header) and the file's length
     /// when the transport knows it; `None` when the file does not exist.
     pub async fn safetensors_head(&self, at: &Location, name: &str) -> Result<Option<(Vec<u8>, Option<u64>)>> {
-        let r = Request::Range { at: at.clone(), name: name.to_string(), start: 0, end: HEAD_LEN, short: true, optional: true };
+        let r = Request::Range {
+            at: at.clone(),
+            name: name.to_string(),
+            start: 0,
+            end: HEAD_LEN,
+            short: true,
+            optional: true,
+            ahead: HEAD_LEN,
+        };
         let (mut head, file_len) = match self.link.ask(r).await {
             Response::Missing => return Ok(None),
             Response::Bytes { bytes, file_len } => (bytes, file_len),

@@ -85,6 +85,10 @@ pub enum Request {
         end: u64,
         /// The file may end before `end`: answer what there is.
         short: bool,
+        /// The loader's next requests run on to this byte (the rest of a chunk of neighbouring
+        /// tensors): a transport may fetch up to here at once and answer them from memory. The
+        /// answer itself is `start..end` only, so the engine holds one tensor at a time.
+        ahead: u64,
         /// As in [`Request::File`].
         optional: bool,
     },
