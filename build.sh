@@ -82,6 +82,7 @@ case "${1:-web}" in
     cargo test --release --features native
     build_web
     need_chromium
+    node tests/browser/transport.mjs
     node tests/browser/run.mjs
     ;;
   bench)

@@ -114,7 +114,7 @@ for (const backend of ['webgpu', 'cpu']) {
   const info = await page.evaluate(() => window.glimpse.ready);
   adapter ??= info.adapter;
   const t0 = Date.now();
-  await page.evaluate((m) => window.glimpse.call('loadCaptioner', { model: { url: `${location.origin}/models/${m}/` } }), modelName);
+  await page.evaluate((m) => window.glimpse.call('load', { spec: { kind: 'captioner', model: { url: `${location.origin}/models/${m}/` } } }), modelName);
   const load_s = (Date.now() - t0) / 1000;
   console.error(`glimpse ${backend}: loaded in ${load_s.toFixed(1)} s`);
   const r = await timed(

@@ -89,9 +89,9 @@ for (const set of sets) {
         }
         return median(t);
       };
-      await g.call('loadClip', { source: folder(set.clip), towers: 'vision' });
+      await g.call('load', { spec: { kind: 'clip', model: folder(set.clip), towers: 'vision' } });
       const embed = await time(() => g.call('embedImage', { bytes: img(), name: 'bench.jpg' }));
-      await g.call('loadCaptioner', { encoder: folder(set.encoder), decoder: folder(set.decoder) });
+      await g.call('load', { spec: { kind: 'captioner', encoder: folder(set.encoder), decoder: folder(set.decoder) } });
       const caption = await time(() => g.call('caption', { bytes: img(), name: 'bench.jpg', options: { beams: 1, maxTokens: tokens, noStop: true } }));
       return { embed, caption };
     },

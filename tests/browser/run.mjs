@@ -7,129 +7,39 @@
 //   node tests/browser/run.mjs            (after ./build.sh and the cargo tests)
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFileSync, copyFileSync, truncateSync } from 'node:fs';
-import os from 'node:os';
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-
+import { writeBroken } from './broken.mjs';
+import { FLAGS, captionOptions, fixtures, hoverWord, launch, maxDiff, native, nativeCaptions, open, overlayOf, repo, results, shots, step, tmp, until, zsDir } from './harness.mjs';
+import { loadingSteps } from './loading.mjs';
 import { serve } from './serve.mjs';
 import { syntheticClip } from './synthetic.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '../..');
-const fixtures = path.join(repo, 'tests/fixtures');
-const shots = path.join(repo, 'target/browser');
-mkdirSync(shots, { recursive: true });
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'glimpse-browser-'));
-const WAIT = Number(process.env.GLIMPSE_BROWSER_TIMEOUT || 300) * 1000;
-
-// Flags from ../shared/REFERENCE.md §2 (playwright adds the headless flag itself).
-const FLAGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
-
 // ---------------------------------------------------------------- native references
 
-const exe = path.join(repo, 'target/release/glimpse');
-function native(args) {
-  return JSON.parse(execFileSync(exe, [...args, '--backend', 'cpu'], { encoding: 'utf8', maxBuffer: 1 << 28 }));
-}
 const TEMPLATES = ['a photo of a {}', 'a blurry photo of a {}'];
-const zsDir = path.join(fixtures, 'zeroshot');
 const zsImages = readdirSync(zsDir).filter((f) => f.endsWith('.png')).sort();
 const classify = native([
   'classify', '--model', path.join(fixtures, 'clip_a'), '--labels', path.join(zsDir, 'id2label.json'),
   ...TEMPLATES.flatMap((t) => ['--template', t]), '--compare', '--top-k', '3', zsDir,
 ]);
-const detailsFile = path.join(tmp, 'details.json');
 // SwiftShader runs a tiny decoder step in ~0.7 s: short greedy captions for the gallery, beam
 // search on one image (the PEFT step). Beam parity at length is covered by the Rust tests.
 const CAPTION = { beams: 1, maxTokens: 8 };
 const PEFT_CAPTION = { beams: 3, maxTokens: 8 };
-execFileSync(exe, [
-  'caption', '--encoder', path.join(fixtures, 'clip_a'), '--decoder', path.join(fixtures, 'gpt2_xattn'),
-  '--beams', String(CAPTION.beams), '--max-tokens', String(CAPTION.maxTokens), '--details', detailsFile, '--out', path.join(tmp, 'captions.json'),
-  '--backend', 'cpu', zsDir,
-]);
-const details = JSON.parse(readFileSync(detailsFile, 'utf8'));
-const peftDetailsFile = path.join(tmp, 'peft_details.json');
-execFileSync(exe, [
-  'caption', '--encoder', path.join(fixtures, 'clip_b'), '--decoder', path.join(fixtures, 'gpt2_plain'), '--peft', path.join(fixtures, 'peft_b'),
-  '--beams', String(PEFT_CAPTION.beams), '--max-tokens', String(PEFT_CAPTION.maxTokens), '--details', peftDetailsFile, '--out', path.join(tmp, 'peft_captions.json'),
-  '--backend', 'cpu', path.join(zsDir, '1_0.png'),
-]);
-const peftDetails = JSON.parse(readFileSync(peftDetailsFile, 'utf8'));
-const vedDetailsFile = path.join(tmp, 'ved_details.json');
-execFileSync(exe, [
-  'caption', '--model', path.join(fixtures, 'ved_vit'), '--beams', String(PEFT_CAPTION.beams), '--max-tokens', String(PEFT_CAPTION.maxTokens),
-  '--details', vedDetailsFile, '--out', path.join(tmp, 'ved_captions.json'), '--backend', 'cpu', path.join(fixtures, 'images/portrait.png'),
-]);
-const vedDetails = JSON.parse(readFileSync(vedDetailsFile, 'utf8'));
+const decoding = (o) => ['--beams', String(o.beams), '--max-tokens', String(o.maxTokens)];
+const details = nativeCaptions(['--encoder', path.join(fixtures, 'clip_a'), '--decoder', path.join(fixtures, 'gpt2_xattn'), ...decoding(CAPTION)], [zsDir]);
+const peftDetails = nativeCaptions(
+  ['--encoder', path.join(fixtures, 'clip_b'), '--decoder', path.join(fixtures, 'gpt2_plain'), '--peft', path.join(fixtures, 'peft_b'), ...decoding(PEFT_CAPTION)],
+  [path.join(zsDir, '1_0.png')],
+);
+const vedDetails = nativeCaptions(['--model', path.join(fixtures, 'ved_vit'), ...decoding(PEFT_CAPTION)], [path.join(fixtures, 'images/portrait.png')]);
 
 // ---------------------------------------------------------------- files served
 
-// A truncated copy of the CLIP fixture, and synthetic many-tensor checkpoints for the memory test.
-const broken = path.join(tmp, 'broken/clip_trunc');
-mkdirSync(broken, { recursive: true });
-for (const f of ['config.json', 'preprocessor_config.json']) copyFileSync(path.join(fixtures, 'clip_a', f), path.join(broken, f));
-const whole = readFileSync(path.join(fixtures, 'clip_a/model.safetensors'));
-writeFileSync(path.join(broken, 'model.safetensors'), whole.subarray(0, Math.floor(whole.length * 0.6)));
-// Hostile checkpoints (as tests/it/hostile.rs crafts them): a CLIP folder whose safetensors
-// header declares a 12 GB tensor (a sparse file of that size), and a captioner whose
-// pytorch_model.bin holds a pickle nested a million deep.
-const huge = path.join(tmp, 'broken/clip_huge');
-mkdirSync(huge, { recursive: true });
-for (const f of ['config.json', 'preprocessor_config.json']) copyFileSync(path.join(fixtures, 'clip_a', f), path.join(huge, f));
-const hugeHeader = Buffer.from(JSON.stringify({ 'vision_model.embeddings.class_embedding': { dtype: 'F32', shape: [3 * 2 ** 30], data_offsets: [0, 12 * 2 ** 30] } }));
-const hugeLen = Buffer.alloc(8);
-hugeLen.writeBigUInt64LE(BigInt(hugeHeader.length));
-writeFileSync(path.join(huge, 'model.safetensors'), Buffer.concat([hugeLen, hugeHeader]));
-truncateSync(path.join(huge, 'model.safetensors'), 8 + hugeHeader.length + 12 * 2 ** 30);
-function storedZip(members) {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc32 = (b) => (b.reduce((c, x) => crcTable[(c ^ x) & 0xff] ^ (c >>> 8), 0xffffffff) ^ 0xffffffff) >>> 0;
-  const locals = [];
-  const central = [];
-  let offset = 0;
-  for (const [name, data] of members) {
-    const n = Buffer.from(name);
-    const h = Buffer.alloc(30);
-    h.writeUInt32LE(0x04034b50, 0);
-    h.writeUInt16LE(20, 4);
-    h.writeUInt32LE(crc32(data), 14);
-    h.writeUInt32LE(data.length, 18);
-    h.writeUInt32LE(data.length, 22);
-    h.writeUInt16LE(n.length, 26);
-    const c = Buffer.alloc(46);
-    c.writeUInt32LE(0x02014b50, 0);
-    c.writeUInt32LE(crc32(data), 16);
-    c.writeUInt32LE(data.length, 20);
-    c.writeUInt32LE(data.length, 24);
-    c.writeUInt16LE(n.length, 28);
-    c.writeUInt32LE(offset, 42);
-    locals.push(h, n, data);
-    central.push(c, n);
-    offset += 30 + n.length + data.length;
-  }
-  const cd = Buffer.concat(central);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(members.length, 8);
-  end.writeUInt16LE(members.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, end]);
-}
-const deep = path.join(tmp, 'broken/ved_deep');
-mkdirSync(deep, { recursive: true });
-for (const f of ['config.json', 'generation_config.json', 'preprocessor_config.json']) copyFileSync(path.join(fixtures, 'ved_vit_bin', f), path.join(deep, f));
-const deepPickle = Buffer.concat([Buffer.from([0x80, 2, 0x4e]), Buffer.alloc(1_000_000, 0x85), Buffer.from('.')]);
-writeFileSync(path.join(deep, 'pytorch_model.bin'), storedZip([['archive/data.pkl', deepPickle], ['archive/data/0', Buffer.alloc(0)]]));
+// Broken and hostile checkpoints, and synthetic many-tensor checkpoints for the memory test.
+writeBroken(path.join(tmp, 'broken'), fixtures);
 const synth = path.join(tmp, 'synthetic');
 const tower = (layers) => ({ hidden: 128, intermediate: 512, heads: 4, layers });
 const small = syntheticClip(path.join(synth, 'small'), { vision: tower(12) });
@@ -146,54 +56,7 @@ const { server, log, url } = await serve({
 });
 const weightRequests = () => log.filter((r) => r.path.endsWith('.safetensors')).length;
 
-// ---------------------------------------------------------------- harness
-
-const results = [];
-async function step(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    results.push({ name, ok: false });
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-  }
-}
-
-async function launch(extra = {}) {
-  return chromium.launchPersistentContext(mkdtempSync(path.join(tmp, 'profile-')), {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: extra.args || FLAGS,
-    viewport: { width: 1280, height: 900 },
-  });
-}
-
-// Waits for `fn(arg)` in the page; stops early (failing) when the page shows an error banner,
-// unless `banner` is true (the step expects one).
-async function until(page, fn, arg, what, banner = false) {
-  const status = () =>
-    page.evaluate(() => `${document.getElementById('status').textContent} | banner: ${document.getElementById('banner').hidden ? '-' : document.getElementById('banner-text').textContent}`);
-  try {
-    const handle = await page.waitForFunction(
-      ([src, a, allowBanner]) => {
-        if (!allowBanner && !document.getElementById('banner').hidden) return 'banner';
-        return new Function('return ' + src)()(a) && 'ok';
-      },
-      [fn.toString(), arg, banner],
-      { timeout: WAIT, polling: 250 },
-    );
-    if ((await handle.jsonValue()) === 'banner') throw new Error('error banner');
-  } catch (e) {
-    throw new Error(`${e.message.startsWith('error banner') ? 'error' : 'timed out'} while waiting for ${what} (page: ${await status()})`);
-  }
-}
-
-function maxDiff(a, b) {
-  assert.equal(a.length, b.length, 'lengths differ');
-  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
-}
+// ---------------------------------------------------------------- the main page
 
 // backend=webgpu: SwiftShader is a software adapter, which the page would otherwise skip for the CPU.
 const query = '?backend=webgpu&clip=/fixtures/clip_a/&encoder=/fixtures/clip_a/&decoder=/fixtures/gpt2_xattn/';
@@ -212,11 +75,6 @@ await step('page starts on WebGPU and reports the adapter', async () => {
   assert.match(status, /GPU: .*f16 (available|not available)/);
   report.adapter = info.adapter;
 });
-
-async function captionOptions(p, o) {
-  await p.selectOption('#beams', String(o.beams));
-  await p.fill('#max-tokens', String(o.maxTokens));
-}
 
 await step('zero-shot with two templates equals the native CLI', async () => {
   await captionOptions(page, CAPTION);
@@ -284,13 +142,10 @@ await step('captions equal the native CLI token for token', async () => {
 await step('hovering words changes the attention overlay, differently per word', async () => {
   const name = await page.evaluate(() => window.glimpse.state.photos.find((p) => p.caption.words.length >= 2).name);
   const card = page.locator(`.card[data-name="${name}"]`);
-  const pixels = () => card.locator('canvas.overlay').evaluate((c) => c.toDataURL());
   await page.mouse.move(0, 0);
-  const plain = await pixels();
-  await card.locator('.chip').nth(0).hover();
-  const first = await pixels();
-  await card.locator('.chip').nth(1).hover();
-  const second = await pixels();
+  const plain = await overlayOf(card, '');
+  const first = await hoverWord(card, 0);
+  const second = await hoverWord(card, 1);
   assert.notEqual(first, plain, 'overlay did not change on hover');
   assert.notEqual(second, first, 'two words show the same map');
   await card.screenshot({ path: path.join(shots, 'attention.png') });
@@ -298,7 +153,7 @@ await step('hovering words changes the attention overlay, differently per word',
   await page.screenshot({ path: path.join(shots, 'hover.png') });
   // Keyboard: focusing a chip shows its map too.
   await card.locator('.chip').nth(0).focus();
-  assert.equal(await pixels(), first);
+  assert.equal(await overlayOf(card, '0'), first);
 });
 
 await step('CLIPScore equals the native CLI, and follows an edited caption', async () => {
@@ -381,13 +236,15 @@ await step('a truncated safetensors file gets a clear message and the page keeps
   await page.selectOption('#clip-choice', 'custom');
   await page.fill('#clip-url', '/broken/clip_trunc/');
   await page.click('#clip-load');
-  await until(page, () => !document.getElementById('banner').hidden && /truncated/.test(document.getElementById('banner-text').textContent), null, 'truncation message', true);
+  await until(page, () => !document.getElementById('banner').hidden && window.glimpse.state.clip.phase === 'failed', null, 'truncation message', true);
+  assert.equal(await page.evaluate(() => window.glimpse.state.clip.error.kind), 'invalid-file');
   report.truncatedMessage = await page.textContent('#banner-text');
-  assert.match(report.truncatedMessage, /model\.safetensors/);
+  assert.match(report.truncatedMessage, /clip_trunc\/model\.safetensors/);
+  assert.match(report.truncatedMessage, /truncated|shorter than|cut short/);
   await page.click('#banner-close');
   await page.fill('#clip-url', '/fixtures/clip_a/');
   await page.click('#clip-load');
-  await until(page, () => window.glimpse.state.clip.status.startsWith('loaded') && window.glimpse.state.photos[0].probs, null, 'reload of the good model');
+  await until(page, () => window.glimpse.state.clip.phase === 'ready' && window.glimpse.state.photos[0].probs, null, 'reload of the good model');
 });
 
 await step('hostile checkpoints are refused with the CLI\'s messages; the page goes on with the next, good model', async () => {
@@ -403,11 +260,11 @@ await step('hostile checkpoints are refused with the CLI\'s messages; the page g
   await page.click('#banner-close');
   await page.fill('#clip-url', '/fixtures/clip_a/');
   await page.click('#clip-load');
-  await until(page, () => window.glimpse.state.clip.status.startsWith('loaded') && window.glimpse.state.photos[0].probs, null, 'the good model after the hostile one');
+  await until(page, () => window.glimpse.state.clip.phase === 'ready' && window.glimpse.state.photos[0].probs, null, 'the good model after the hostile one');
   assert.deepEqual(await page.evaluate(() => [...window.glimpse.state.photos[0].probs]), probs);
   // A pickle nested a million deep (it overflowed the engine's stack).
   const err = await page.evaluate(() =>
-    window.glimpse.call('loadCaptioner', { model: { url: new URL('/broken/ved_deep/', location.href).href } }).then(() => 'loaded', (e) => e.message),
+    window.glimpse.call('load', { spec: { kind: 'captioner', model: { url: new URL('/broken/ved_deep/', location.href).href } } }).then(() => 'loaded', (e) => e.message),
   );
   assert.match(err, /pytorch_model\.bin: not a readable PyTorch checkpoint: values nest more than 64 deep/);
 });
@@ -422,7 +279,7 @@ await step('an engine that dies is restarted; photos and results stay, and model
   assert.deepEqual(kept, before, 'photos and their results are kept');
   await page.click('#banner-close');
   await page.click('#clip-load');
-  await until(page, () => window.glimpse.state.clip.status.startsWith('loaded') && window.glimpse.state.photos.every((p) => p.probs), null, 'CLIP loaded again in the fresh engine');
+  await until(page, () => window.glimpse.state.clip.phase === 'ready' && window.glimpse.state.photos.every((p) => p.probs), null, 'CLIP loaded again in the fresh engine');
   assert.deepEqual(await page.evaluate(() => window.glimpse.state.photos.map((p) => [p.name, [...p.probs]])), before);
 });
 
@@ -432,7 +289,7 @@ await step('a server without range support: the file is streamed, same results',
   await page.fill('#clip-url', '/norange/clip_a/');
   const since = log.length;
   await page.click('#clip-load');
-  await until(page, () => window.glimpse.state.clip.status.startsWith('loaded') && window.glimpse.state.photos[0].embed, null, 'streamed model');
+  await until(page, () => window.glimpse.state.clip.phase === 'ready' && window.glimpse.state.photos[0].embed, null, 'streamed model');
   const reqs = log.slice(since).filter((r) => r.path.endsWith('model.safetensors'));
   assert.ok(reqs.length >= 1 && reqs.every((r) => r.path.startsWith('/norange/')), JSON.stringify(reqs));
   const after = await page.evaluate(() => [...window.glimpse.state.photos[0].embed]);
@@ -440,9 +297,7 @@ await step('a server without range support: the file is streamed, same results',
 });
 
 await step('a PEFT checkpoint loads and captions as natively', async () => {
-  const p2 = await browser.newPage();
-  await p2.goto(`${url}?backend=webgpu&clip=/fixtures/clip_a/&peft=/fixtures/peft_b/&encoder=/fixtures/clip_b/&decoder=/fixtures/gpt2_plain/`);
-  await p2.evaluate(() => window.glimpse.ready);
+  const p2 = await open(browser, url, `?backend=webgpu&clip=/fixtures/clip_a/&peft=/fixtures/peft_b/&encoder=/fixtures/clip_b/&decoder=/fixtures/gpt2_plain/`);
   await captionOptions(p2, PEFT_CAPTION);
   await p2.setInputFiles('#file-input', [path.join(zsDir, '1_0.png')]);
   await until(p2, () => window.glimpse.state.photos[0]?.caption, null, 'PEFT caption');
@@ -452,9 +307,7 @@ await step('a PEFT checkpoint loads and captions as natively', async () => {
 });
 
 await step('a published captioner (ViT + GPT-2 VisionEncoderDecoderModel) captions as natively', async () => {
-  const p4 = await browser.newPage();
-  await p4.goto(`${url}?backend=webgpu&clip=/fixtures/clip_a/&model=/fixtures/ved_vit/`);
-  await p4.evaluate(() => window.glimpse.ready);
+  const p4 = await open(browser, url, `?backend=webgpu&clip=/fixtures/clip_a/&model=/fixtures/ved_vit/`);
   await captionOptions(p4, PEFT_CAPTION);
   await p4.setInputFiles('#file-input', [path.join(fixtures, 'images/portrait.png')]);
   await until(p4, () => window.glimpse.state.photos[0]?.caption, null, 'published-model caption');
@@ -462,16 +315,13 @@ await step('a published captioner (ViT + GPT-2 VisionEncoderDecoderModel) captio
   assert.deepEqual(cap.tokens, vedDetails.portrait.tokens);
   assert.deepEqual(cap.grid, [4, 4], 'ViT 4x4 patch grid');
   const card = p4.locator('.card').first();
-  const before = await card.locator('canvas.overlay').evaluate((c) => c.toDataURL());
-  await card.locator('.chip').first().hover();
-  assert.notEqual(await card.locator('canvas.overlay').evaluate((c) => c.toDataURL()), before, 'no attention overlay');
+  const before = await overlayOf(card, '');
+  assert.notEqual(await hoverWord(card, 0), before, 'no attention overlay');
   await p4.close();
 });
 
 await step('a published captioner saved as pytorch_model.bin loads in the page (pickle read as data)', async () => {
-  const p5 = await browser.newPage();
-  await p5.goto(`${url}?backend=webgpu&clip=/fixtures/clip_a/&model=/fixtures/ved_vit_bin/`);
-  await p5.evaluate(() => window.glimpse.ready);
+  const p5 = await open(browser, url, `?backend=webgpu&clip=/fixtures/clip_a/&model=/fixtures/ved_vit_bin/`);
   await captionOptions(p5, PEFT_CAPTION);
   await p5.setInputFiles('#file-input', [path.join(fixtures, 'images/portrait.png')]);
   await until(p5, () => window.glimpse.state.photos[0]?.caption, null, 'caption from pytorch_model.bin');
@@ -486,13 +336,13 @@ await step('a published captioner saved as pytorch_model.bin loads in the page (
   await p5.close();
 });
 
+await loadingSteps({ browser, url, log, report, templates: TEMPLATES });
+
 await step('peak wasm memory while loading stays near the largest tensor, whatever the file size', async () => {
-  const p3 = await browser.newPage();
-  await p3.goto(`${url}?backend=webgpu`);
-  await p3.evaluate(() => window.glimpse.ready);
+  const p3 = await open(browser, url, `?backend=webgpu`);
   const mem = () => p3.evaluate(() => window.glimpse.call('memory'));
   const base = await mem();
-  const load = (dir) => p3.evaluate((u) => window.glimpse.call('loadClip', { source: { url: u }, towers: 'vision' }), new URL(`/synthetic/${dir}/`, url).href);
+  const load = (dir) => p3.evaluate((u) => window.glimpse.call('load', { spec: { kind: 'clip', model: { url: u }, towers: 'vision' } }), new URL(`/synthetic/${dir}/`, url).href);
   await load('small');
   const afterSmall = await mem();
   await load('large');

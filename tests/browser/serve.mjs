@@ -1,6 +1,6 @@
 // A static file server for the page (./build.sh serve) and the browser tests: byte ranges
 // (as the HF hub serves them), the right MIME types for wasm and modules, and a log of the
-// requests so tests can tell downloads from cache hits.
+// requests ({path, range, status}) so tests can tell downloads from cache hits.
 //
 //   node tests/browser/serve.mjs [DIR] [PORT]      serves DIR (default www/) on localhost
 //
@@ -35,10 +35,16 @@ export function serve({ mounts, port = 0, host = '127.0.0.1', headers: extra = {
     const url = new URL(req.url, 'http://x');
     let pathname = decodeURIComponent(url.pathname);
     const mount = sorted.find((m) => pathname.startsWith(m.prefix));
-    log.push({ path: pathname, range: req.headers.range || null });
-    if (!mount) return end(res, 404, 'not found');
+    const entry = { path: pathname, range: req.headers.range || null, status: 0 };
+    log.push(entry);
+    const end = (code, text) => {
+      entry.status = code;
+      res.writeHead(code, { 'Content-Type': 'text/plain' });
+      res.end(text);
+    };
+    if (!mount) return end(404, 'not found');
     let file = path.join(mount.dir, pathname.slice(mount.prefix.length));
-    if (!file.startsWith(mount.dir)) return end(res, 403, 'forbidden');
+    if (!file.startsWith(mount.dir)) return end(403, 'forbidden');
     let stat;
     try {
       stat = await fs.stat(file);
@@ -47,7 +53,7 @@ export function serve({ mounts, port = 0, host = '127.0.0.1', headers: extra = {
         stat = await fs.stat(file);
       }
     } catch {
-      return end(res, 404, 'not found');
+      return end(404, 'not found');
     }
     const headers = {
       'Content-Type': TYPES[path.extname(file).toLowerCase()] || 'application/octet-stream',
@@ -61,23 +67,21 @@ export function serve({ mounts, port = 0, host = '127.0.0.1', headers: extra = {
       const start = Number(range[1]);
       const last = Math.min(range[2] ? Number(range[2]) : stat.size - 1, stat.size - 1);
       if (start >= stat.size) {
+        entry.status = 416;
         res.writeHead(416, { ...headers, 'Content-Range': `bytes */${stat.size}` });
         return res.end();
       }
+      entry.status = 206;
       res.writeHead(206, { ...headers, 'Accept-Ranges': 'bytes', 'Content-Range': `bytes ${start}-${last}/${stat.size}`, 'Content-Length': last - start + 1 });
       return createReadStream(file, { start, end: last }).pipe(res);
     }
+    entry.status = 200;
     res.writeHead(200, { ...headers, 'Content-Length': stat.size, ...(mount.ranges === false ? {} : { 'Accept-Ranges': 'bytes' }) });
     createReadStream(file).pipe(res);
   });
   return new Promise((resolve) =>
     server.listen(port, host, () => resolve({ server, log, url: `http://${host === '0.0.0.0' ? 'localhost' : host}:${server.address().port}/` })),
   );
-}
-
-function end(res, code, text) {
-  res.writeHead(code, { 'Content-Type': 'text/plain' });
-  res.end(text);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

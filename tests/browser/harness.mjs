@@ -1,0 +1,137 @@
+// The browser suite's harness: paths, the native CLI, steps and their results, the browser, and
+// waiting on the page.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const fixtures = path.join(repo, 'tests/fixtures');
+export const zsDir = path.join(fixtures, 'zeroshot');
+export const shots = path.join(repo, 'target/browser');
+mkdirSync(shots, { recursive: true });
+export const tmp = mkdtempSync(path.join(os.tmpdir(), 'glimpse-browser-'));
+const WAIT = Number(process.env.GLIMPSE_BROWSER_TIMEOUT || 300) * 1000;
+
+// Flags from ../shared/REFERENCE.md §2 (playwright adds the headless flag itself).
+export const FLAGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'];
+
+// ---------------------------------------------------------------- the native CLI
+
+const exe = path.join(repo, 'target/release/glimpse');
+
+/** Runs the CLI (on the CPU) and parses the JSON it prints. */
+export function native(args) {
+  return JSON.parse(execFileSync(exe, [...args, '--backend', 'cpu'], { encoding: 'utf8', maxBuffer: 1 << 28 }));
+}
+
+let captionRuns = 0;
+/**
+ * `glimpse caption ARGS --details FILE` on `images` (on the CPU): the details (tokens, text) by
+ * image name without extension.
+ */
+export function nativeCaptions(args, images) {
+  const n = ++captionRuns;
+  const details = path.join(tmp, `details_${n}.json`);
+  execFileSync(exe, ['caption', ...args, '--details', details, '--out', path.join(tmp, `captions_${n}.json`), '--backend', 'cpu', ...images]);
+  return JSON.parse(readFileSync(details, 'utf8'));
+}
+
+// ---------------------------------------------------------------- steps
+
+export const results = [];
+
+/** Runs one named step; a failure is logged and counted, and the suite goes on. */
+export async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`FAIL ${name}: ${e.stack || e}`);
+  }
+}
+
+/** A fresh browser (its own profile: an empty cache). */
+export async function launch(extra = {}) {
+  return chromium.launchPersistentContext(mkdtempSync(path.join(tmp, 'profile-')), {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: extra.args || FLAGS,
+    viewport: { width: 1280, height: 900 },
+  });
+}
+
+// ---------------------------------------------------------------- the page
+
+// Waits for `fn(arg)` in the page; stops early (failing) when the page shows an error banner,
+// unless `banner` is true (the step expects one).
+export async function until(page, fn, arg, what, banner = false) {
+  const status = () =>
+    page.evaluate(() => `${document.getElementById('status').textContent} | banner: ${document.getElementById('banner').hidden ? '-' : document.getElementById('banner-text').textContent}`);
+  try {
+    const handle = await page.waitForFunction(
+      ([src, a, allowBanner]) => {
+        if (!allowBanner && !document.getElementById('banner').hidden) return 'banner';
+        return new Function('return ' + src)()(a) && 'ok';
+      },
+      [fn.toString(), arg, banner],
+      { timeout: WAIT, polling: 250 },
+    );
+    if ((await handle.jsonValue()) === 'banner') throw new Error('error banner');
+  } catch (e) {
+    throw new Error(`${e.message.startsWith('error banner') ? 'error' : 'timed out'} while waiting for ${what} (page: ${await status()})`);
+  }
+}
+
+export function maxDiff(a, b) {
+  assert.equal(a.length, b.length, 'lengths differ');
+  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+}
+
+/** Sets the page's decoding fields (the user's choice: sent with every caption). */
+export async function captionOptions(p, o) {
+  await p.selectOption('#beams', String(o.beams));
+  await p.fill('#max-tokens', String(o.maxTokens));
+}
+
+/** Hovers word `i` of a card's caption and waits until its attention map is drawn; the overlay's pixels. */
+export async function hoverWord(card, i) {
+  await card.locator('.chip').nth(i).hover();
+  return overlayOf(card, String(i));
+}
+
+/** Waits until a card's overlay shows `word` ('' for none); its pixels. */
+export async function overlayOf(card, word) {
+  const canvas = card.locator('canvas.overlay');
+  await canvas.evaluate((c, w) => new Promise((done, fail) => {
+    const t0 = Date.now();
+    const check = () => {
+      if (c.dataset.word === w) done();
+      else if (Date.now() - t0 > 30000) fail(new Error(`the overlay shows word "${c.dataset.word}", not "${w}"`));
+      else setTimeout(check, 50);
+    };
+    check();
+  }), word);
+  return canvas.evaluate((c) => c.toDataURL());
+}
+
+/** Opens a page of the suite's server with query `q` and waits for the engine. */
+export async function open(browser, url, q) {
+  const p = await browser.newPage();
+  await p.goto(url + q);
+  await p.evaluate(() => window.glimpse.ready);
+  return p;
+}
+
+/** The photos of a page with their state (what the steps compare). */
+export function photos(p) {
+  return p.evaluate(() => window.glimpse.state.photos.map((x) => ({ name: x.name, probs: x.probs && [...x.probs], tokens: x.caption?.tokens, options: x.captionOptions })));
+}

@@ -1,0 +1,104 @@
+// The photos: added by drag and drop (files or folders) or the pickers, shown as cards; adding
+// photos starts what they need (CLIP, and the captioner when one is configured).
+
+import { showBanner } from './banner.js';
+import { captionAll, rescoreCaption } from './captions.js';
+import { makeCard } from './cards.js';
+import { $ } from './dom.js';
+import { captionerConfigured, loadCaptioner, loadClip } from './models.js';
+import { isReady, state } from './state.js';
+import { embedAll, renderAccuracy, setLabelsText, updateTruth } from './zeroshot.js';
+
+const IMAGE_NAME = /\.(png|jpe?g|webp|gif|bmp)$/i;
+const LABELS_NAME = /^id2label\.json$/i;
+let photoId = 0;
+
+/**
+ * Adds photos (and takes an id2label.json among them as the labels).
+ * @param {{file: File, path: string}[]} entries
+ */
+export async function addFiles(entries) {
+  const images = entries.filter(({ file }) => file.type.startsWith('image/') || IMAGE_NAME.test(file.name));
+  const labelFile = entries.find(({ file }) => LABELS_NAME.test(file.name));
+  if (labelFile) await setLabelsText(await labelFile.file.text(), labelFile.file.name);
+  for (const { file, path } of images) {
+    const ph = { id: ++photoId, name: file.name, path: path || file.name, file, url: URL.createObjectURL(file), embed: null, truth: null };
+    state.photos.push(ph);
+    makeCard(ph, (text) => rescoreCaption(ph, text).catch(() => {}));
+    $('gallery').append(ph.card.root);
+  }
+  await updateTruth();
+  if (images.length) startWork();
+}
+
+/** Starts what the photos need: CLIP embeddings, and captions (loading the models first). */
+export function startWork() {
+  if (!state.ready) return;
+  if (isReady(state.clip)) embedAll().catch(() => {});
+  else loadClip().catch(() => {});
+  if (captionerConfigured() && state.captioner.phase === 'none') loadCaptioner().catch(() => {});
+  else captionAll()?.catch(() => {});
+}
+
+// A dropped folder, walked: its files with their paths (a folder named after a label gives the
+// true label of the photos in it).
+async function walk(entry, prefix = '') {
+  if (entry.isFile) return [{ file: await new Promise((res, rej) => entry.file(res, rej)), path: prefix + entry.name }];
+  const reader = entry.createReader();
+  const out = [];
+  for (;;) {
+    const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
+    if (!batch.length) break;
+    for (const e of batch) out.push(...(await walk(e, `${prefix}${entry.name}/`)));
+  }
+  return out;
+}
+
+// What was dropped: files, or the files of folders, walked. (The entries are taken before the
+// first await: a DataTransfer is readable only during its event.)
+async function droppedFiles(dt) {
+  const entries = [...(dt.items || [])].map((i) => i.webkitGetAsEntry && i.webkitGetAsEntry()).filter(Boolean);
+  const files = [...dt.files];
+  if (entries.some((x) => x.isDirectory)) return (await Promise.all(entries.map((x) => walk(x)))).flat();
+  return files.map((file) => ({ file, path: file.name }));
+}
+
+const failed = (e) => showBanner(`Could not add the files: ${e.message}`);
+
+function removeAll() {
+  for (const ph of state.photos) URL.revokeObjectURL(ph.url);
+  state.photos = [];
+  state.accuracy = [];
+  $('gallery').replaceChildren();
+  renderAccuracy();
+}
+
+/** Wires the drop zone, the pickers and "Remove all". */
+export function initGallery() {
+  const drop = $('drop');
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    droppedFiles(e.dataTransfer).then(addFiles).catch(failed);
+  });
+  drop.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      $('file-input').click();
+    }
+  });
+  $('file-input').onchange = (e) => {
+    addFiles([...e.target.files].map((file) => ({ file, path: file.name }))).catch(failed);
+    e.target.value = '';
+  };
+  $('folder-input').onchange = (e) => {
+    addFiles([...e.target.files].map((file) => ({ file, path: file.webkitRelativePath || file.name }))).catch(failed);
+    e.target.value = '';
+  };
+  $('clear-photos').onclick = removeAll;
+}

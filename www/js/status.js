@@ -1,0 +1,54 @@
+// The status line, rendered from the state: the backend, each model's phase, the timings.
+
+import { $ } from './dom.js';
+import { fmtBytes, fmtTime } from './format.js';
+import { state } from './state.js';
+
+const CPU_WHY = { 'software-adapter': 'the only GPU adapter is a software one', 'no-webgpu': 'no WebGPU' };
+
+function backendText() {
+  if (!state.ready) return 'Starting…';
+  const a = state.adapter;
+  if (a.backend === 'cpu') {
+    const why = CPU_WHY[a.why];
+    return `CPU (WebAssembly, one thread${why ? `; ${why}` : ''})`;
+  }
+  const info = a.adapter;
+  const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unnamed adapter';
+  return `GPU: ${name}${a.fallback ? ' (software fallback)' : ''}; f16 ${a.f16 ? 'available' : 'not available'}`;
+}
+
+/** @param {import('./state.js').ModelState} m */
+export function modelText(m) {
+  switch (m.phase) {
+    case 'ready': {
+      const where = m.fromNetwork ? `, ${fmtBytes(m.fromNetwork)} downloaded` : m.fromCache ? ', from the browser cache' : '';
+      return `loaded (${fmtBytes(m.bytes)}${where})`;
+    }
+    case 'failed':
+      return m.error?.kind === 'network' ? 'failed (download)' : 'failed';
+    default:
+      return m.phase;
+  }
+}
+
+function timingText() {
+  const t = state.timings;
+  const out = [];
+  if (t.clipLoad) out.push(`CLIP load ${fmtTime(t.clipLoad)}`);
+  if (t.captionerLoad) out.push(`captioner load ${fmtTime(t.captionerLoad)}`);
+  if (t.embedN) out.push(`image embedding ${fmtTime(t.embed / t.embedN)}/photo`);
+  if (t.textN) out.push(`text embedding ${fmtTime(t.text / t.textN)}/batch`);
+  if (t.captionN) out.push(`caption ${fmtTime(t.caption / t.captionN)}/photo`);
+  return out.join(', ');
+}
+
+export function renderStatus() {
+  if (state.startError) {
+    $('status').textContent = state.startError;
+    return;
+  }
+  const parts = [backendText(), `CLIP: ${modelText(state.clip)}`, `captioner: ${modelText(state.captioner)}`];
+  const timing = timingText();
+  $('status').textContent = parts.join(' · ') + (timing ? ` · ${timing}` : '');
+}

@@ -1,0 +1,148 @@
+// Zero-shot classification: labels and templates, the true labels of photos, predictions and
+// the accuracy table. The prompts, probabilities and accuracies come from Rust
+// (fillTemplates, zeroShotReport).
+
+import { $, el } from './dom.js';
+import { concat, embedPhotos, textEmbeds } from './embeddings.js';
+import { call } from './rpc.js';
+import { isReady, state } from './state.js';
+
+export const DEFAULT_LABELS = ['cat', 'dog', 'bird', 'horse', 'car', 'bicycle', 'flower', 'food', 'beach', 'mountain', 'city street', 'person'];
+
+// A JSON label file (an id2label.json, a list) is kept as it is: its ids give the true labels.
+const isJson = (text) => /^\s*[{[]/.test(text);
+const labelsText = () => state.labelsFromFile || $('labels').value;
+
+/** Embeds the photos not embedded yet, then re-scores when any was. */
+export async function embedAll() {
+  if (await embedPhotos()) await rescore();
+}
+
+/**
+ * Takes a label list (a file's text, or typed), shows it, and re-scores.
+ * @param {string} text
+ * @param {string} [name] the file's name, for messages
+ */
+export async function setLabelsText(text, name = 'labels') {
+  try {
+    const names = await call('parseLabels', { text, name });
+    $('labels').value = isJson(text) ? names.join('\n') : text;
+    state.labelsFromFile = isJson(text) ? text : null;
+    $('template-error').textContent = '';
+  } catch (e) {
+    $('template-error').textContent = e.message;
+  }
+  await updateTruth();
+  scheduleRescore();
+}
+
+/** The true label of each photo, from its path and the labels (Rust's truthOf). */
+export async function updateTruth() {
+  if (!state.ready) return;
+  const truth = await call('truthOf', { labels: labelsText(), paths: state.photos.map((p) => p.path) }).catch(() => []);
+  state.photos.forEach((p, i) => (p.truth = truth[i] ?? null));
+}
+
+let rescoreTimer = null;
+export function scheduleRescore() {
+  clearTimeout(rescoreTimer);
+  rescoreTimer = setTimeout(() => rescore().catch((e) => ($('template-error').textContent = e.message)), 200);
+}
+
+let generation = 0; // of rescore calls: the results of a superseded one are dropped
+
+/** Probabilities of every embedded photo and the accuracy table, for the labels and templates shown. */
+export async function rescore() {
+  if (!isReady(state.clip)) return;
+  const mine = ++generation;
+  const stale = () => mine !== generation;
+  const templates = $('templates').value.split('\n').map((t) => t.trim()).filter(Boolean);
+  let labels;
+  let prompts;
+  try {
+    labels = await call('parseLabels', { text: labelsText(), name: 'labels' });
+    if (!templates.length) throw new Error('enter at least one template');
+    prompts = await call('fillTemplates', { templates, labels });
+  } catch (e) {
+    if (!stale()) $('template-error').textContent = e.message;
+    return;
+  }
+  if (stale()) return;
+  $('template-error').textContent = '';
+  const texts = concat(await textEmbeds(prompts));
+  const photos = state.photos.filter((p) => p.embed);
+  if (stale()) return;
+  state.labels = labels;
+  state.templates = templates;
+  if (!photos.length) return;
+  const images = concat(photos.map((p) => p.embed));
+  const truth = Int32Array.from(photos, (p) => p.truth ?? -1);
+  const args = { images, texts, dim: photos[0].embed.length, labels: labels.length, templates: templates.length, truth, scale: state.scale };
+  const { probs, accuracy } = await call('zeroShotReport', args, { transfer: [images.buffer, texts.buffer] });
+  if (stale()) return;
+  photos.forEach((p, i) => (p.probs = probs.slice(i * labels.length, (i + 1) * labels.length)));
+  state.accuracy = accuracy.map((r) => ({
+    template: typeof r.template === 'number' ? templates[r.template] : `ensemble of ${templates.length}`,
+    right: r.right,
+    n: r.n,
+  }));
+  renderPredictions();
+  renderAccuracy();
+}
+
+/** Forgets the results of a CLIP model (another one is loaded). */
+export function forgetScores() {
+  state.textCache.clear();
+  for (const ph of state.photos) {
+    ph.embed = null;
+    ph.probs = null;
+    ph.score = undefined;
+  }
+}
+
+export function renderPredictions() {
+  const k = Number($('topk').value);
+  for (const ph of state.photos) {
+    const c = ph.card;
+    c.top.replaceChildren();
+    c.truth.textContent = ph.truth !== null && state.labels[ph.truth] ? ` · true: ${state.labels[ph.truth]}` : '';
+    if (!ph.probs) continue;
+    const order = [...ph.probs.keys()].sort((a, b) => ph.probs[b] - ph.probs[a] || a - b).slice(0, k);
+    for (const i of order) {
+      const li = el('li', i === ph.truth ? 'right' : ph.truth !== null && i === order[0] ? 'wrong' : '');
+      const bar = el('span', 'bar');
+      bar.style.setProperty('--p', ph.probs[i]);
+      li.append(el('span', 'label', state.labels[i]), bar, el('span', 'p', `${(ph.probs[i] * 100).toFixed(1)}%`));
+      c.top.append(li);
+    }
+  }
+}
+
+export function renderAccuracy() {
+  const rows = state.accuracy || [];
+  $('accuracy').hidden = !rows.length;
+  const body = $('accuracy-table').tBodies[0];
+  body.replaceChildren();
+  for (const r of rows) {
+    const tr = el('tr');
+    tr.append(el('td', '', r.template), el('td', 'num', `${((100 * r.right) / r.n).toFixed(2)}%`), el('td', 'num', `${r.right} / ${r.n}`));
+    tr.dataset.accuracy = String(r.right / r.n);
+    body.append(tr);
+  }
+}
+
+/** Wires the labels, templates and top-k controls. */
+export function initZeroShot() {
+  $('labels').value = DEFAULT_LABELS.join('\n');
+  $('labels').addEventListener('input', () => {
+    state.labelsFromFile = null;
+    updateTruth().then(scheduleRescore);
+  });
+  $('templates').addEventListener('input', scheduleRescore);
+  $('topk').onchange = renderPredictions;
+  $('labels-file').onchange = async (e) => {
+    const f = e.target.files[0];
+    if (f) await setLabelsText(await f.text(), f.name);
+    e.target.value = '';
+  };
+}
