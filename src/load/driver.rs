@@ -101,6 +101,7 @@ impl<'a, T> Loader<'a, T> {
     /// The next request to answer, or `None` when the sequence has ended (then call
     /// [`Self::finish`]). Asking again before answering returns the same request. An error
     /// the sequence ends with is returned here.
+    #[allow(clippy::should_implement_trait)] // not an iterator: an answer must come between two calls
     pub fn next(&mut self) -> Result<Option<Request>> {
         if let Some(r) = &self.outstanding {
             return Ok(Some(r.clone()));

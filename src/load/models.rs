@@ -40,7 +40,7 @@ pub enum Spec {
         towers: Towers,
     },
     /// A captioner.
-    Captioner(CaptionerSpec),
+    Captioner(Box<CaptionerSpec>),
 }
 
 fn both() -> Towers {
@@ -82,6 +82,7 @@ pub struct LoadedCaptioner {
 }
 
 /// What a load made.
+#[allow(clippy::large_enum_variant)] // made once per load and moved into place at once
 pub enum Loaded {
     /// A CLIP model.
     Clip(Clip),
@@ -93,7 +94,7 @@ pub enum Loaded {
 pub async fn load(io: Io, device: Device, spec: Spec) -> Result<Loaded> {
     match spec {
         Spec::Clip { model, towers } => Ok(Loaded::Clip(clip(&io, &device, &model, towers).await?)),
-        Spec::Captioner(c) => Ok(Loaded::Captioner(captioner(&io, &device, c).await?)),
+        Spec::Captioner(c) => Ok(Loaded::Captioner(captioner(&io, &device, *c).await?)),
     }
 }
 

@@ -2,7 +2,7 @@
 // the wasm build: the requests the Rust loader makes, answered from the fixtures served by
 // serve.mjs, with an in-memory stand-in for the Cache API. Checks what reaches the server.
 //
-//   node tests/browser/transport.mjs      (Node 20.19+: www/worker/*.js load as ES modules by detection)
+//   node tests/browser/transport.mjs      (www/worker/package.json marks its files as ES modules)
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

@@ -162,7 +162,7 @@ fn the_text_tower_is_never_fetched_for_captions() {
 }
 
 fn published(dir: &str) -> Spec {
-    Spec::Captioner(CaptionerSpec { model: Some(at(dir)), ..Default::default() })
+    Spec::Captioner(Box::new(CaptionerSpec { model: Some(at(dir)), ..Default::default() }))
 }
 
 #[test]
@@ -237,7 +237,7 @@ fn generation_config_sets_every_default() {
 fn captioner_from_parts_with_peft_and_a_peft_alone_following_its_base() {
     let spec =
         CaptionerSpec { encoder: Some(at("clip_b")), decoder: Some(at("gpt2_plain")), peft: Some(at("peft_b")), ..Default::default() };
-    let (r, log) = recorded(Spec::Captioner(spec));
+    let (r, log) = recorded(Spec::Captioner(Box::new(spec)));
     assert_eq!(
         opening(&log),
         [
@@ -266,7 +266,7 @@ fn captioner_from_parts_with_peft_and_a_peft_alone_following_its_base() {
     cfg["base_decoder"] = fixtures().join("gpt2_plain").display().to_string().into();
     std::fs::write(peft.join("adapter_config.json"), cfg.to_string()).unwrap();
     let alone = CaptionerSpec { peft: Some(native::at(&peft)), ..Default::default() };
-    let (r, log) = recorded(Spec::Captioner(alone));
+    let (r, log) = recorded(Spec::Captioner(Box::new(alone)));
     assert_eq!(line(&log[0]), "file adapter_config.json");
     assert_eq!(log[1].0.file().0, &at("clip_b"), "then the encoder it names");
     assert_eq!(caption(captioner_of(r), "zeroshot/1_0.png", &o), explicit);
@@ -348,15 +348,10 @@ fn missing_files_are_named_with_their_kind() {
     let peft = tmp.path().join("peft");
     std::fs::create_dir(&peft).unwrap();
     std::fs::copy(fixtures().join("peft_b/adapter_config.json"), peft.join("adapter_config.json")).unwrap();
-    for spec in [CaptionerSpec {
-        encoder: Some(at("clip_b")),
-        decoder: Some(at("gpt2_plain")),
-        peft: Some(native::at(&peft)),
-        ..Default::default()
-    }] {
-        let err = e(Spec::Captioner(spec));
-        assert!(err.to_string().contains("adapter_model.safetensors") && err.to_string().contains("adapter_model.bin"), "{err}");
-    }
+    let spec =
+        CaptionerSpec { encoder: Some(at("clip_b")), decoder: Some(at("gpt2_plain")), peft: Some(native::at(&peft)), ..Default::default() };
+    let err = e(Spec::Captioner(Box::new(spec)));
+    assert!(err.to_string().contains("adapter_model.safetensors") && err.to_string().contains("adapter_model.bin"), "{err}");
     let err = folders::load_pretrained(&fixtures().join("ved_vit"), Some(&peft), &Device::flex()).err().unwrap();
     assert!(err.to_string().contains("no weights found"), "{err}");
 }
