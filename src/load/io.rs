@@ -122,13 +122,17 @@ impl Io {
     }
 }
 
-fn small(at: &Location, name: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
-    if bytes.len() as u64 > MAX_SMALL_FILE {
-        return Err(Error::config(
-            at.show(name),
-            format!("is {} bytes, more than the {MAX_SMALL_FILE} a config, tokenizer or index can need", bytes.len()),
-        ));
+/// Refuses a config, tokenizer or index file of `len` bytes over [`MAX_SMALL_FILE`] (checked by
+/// a transport before reading it too, so nothing that large is read).
+pub fn check_small(shown: &str, len: u64) -> Result<()> {
+    if len > MAX_SMALL_FILE {
+        return Err(Error::config(shown, format!("is {len} bytes, more than the {MAX_SMALL_FILE} a config, tokenizer or index can need")));
     }
+    Ok(())
+}
+
+fn small(at: &Location, name: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
+    check_small(&at.show(name), bytes.len() as u64)?;
     Ok(bytes)
 }
 

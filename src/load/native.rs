@@ -2,8 +2,9 @@
 //! folder-level calls built on it.
 //!
 //! Folders are [`Location::Path`]s; a hub id ([`Location::Hub`], e.g. the `base_model` of a
-//! PEFT checkpoint) is looked up in the local Hugging Face cache (`$HF_HUB_CACHE`, else
-//! `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), as `transformers` finds it offline.
+//! PEFT checkpoint) is a local folder of that name if there is one, else looked up in the local
+//! Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`),
+//! as `transformers` finds it offline.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::hf::weights::Weights;
 use crate::load::checkpoint::{self, Layout};
 use crate::load::driver::Loader;
-use crate::load::io::{Io, MAX_SMALL_FILE};
+use crate::load::io::{Io, check_small};
 use crate::load::models::{self, CaptionerSpec, LoadedCaptioner};
 use crate::load::request::{Location, Request, Response};
 use crate::model::captioner::{Captioner, CaptionerConfig};
@@ -41,13 +42,10 @@ pub fn serve(request: &Request) -> Result<Response> {
         Err(e) => return Err(Error::io(&path, e)),
     };
     let (start, end) = match *request {
-        Request::File { .. } if len > MAX_SMALL_FILE => {
-            return Err(Error::config(
-                path.display().to_string(),
-                format!("is {len} bytes, more than the {MAX_SMALL_FILE} a config, tokenizer or index can need"),
-            ));
+        Request::File { .. } => {
+            check_small(&path.display().to_string(), len)?;
+            (0, len)
         }
-        Request::File { .. } => (0, len),
         Request::Range { start, end, .. } => (start.min(len), end.min(len)),
         Request::Tail { len: n, .. } => (len.saturating_sub(n), len),
     };
@@ -65,6 +63,8 @@ fn folder(at: &Location) -> Result<PathBuf> {
             let p = PathBuf::from(p);
             if p.is_dir() { Ok(p) } else { Err(Error::NotFound(format!("{}: model folder not found", p.display()))) }
         }
+        // A local folder of that name wins, as it does for `from_pretrained`.
+        Location::Hub(id) if Path::new(id).is_dir() => Ok(PathBuf::from(id)),
         Location::Hub(id) => hub_snapshot(id),
         Location::Url(u) => Err(Error::Unsupported(format!(
             "{u}: the command line reads local folders; download the model first (e.g. `huggingface-cli download <id>`) and give its folder"

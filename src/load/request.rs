@@ -27,7 +27,8 @@ pub enum Location {
 
 impl Location {
     /// How a PEFT checkpoint's `base_model` (or `base_encoder` / `base_decoder`) is read: a URL,
-    /// a hub id (`org/name`), or else a local path (what `glimpse train` writes).
+    /// a hub id (`org/name`; natively a local folder of that name wins), or else a local path
+    /// (what `glimpse train` writes). By its spelling alone: no file is looked at here.
     pub fn from_reference(name: &str) -> Self {
         if name.starts_with("http://") || name.starts_with("https://") {
             return Self::Url(name.to_string());
@@ -35,7 +36,7 @@ impl Location {
         let hub_like = name.split('/').count() == 2
             && !name.starts_with('.')
             && name.split('/').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
-        if hub_like && !std::path::Path::new(name).is_dir() { Self::Hub(name.to_string()) } else { Self::Path(name.to_string()) }
+        if hub_like { Self::Hub(name.to_string()) } else { Self::Path(name.to_string()) }
     }
 
     /// The file `name` of this folder, as messages show it.
