@@ -81,10 +81,16 @@ pub fn pickle(data: &[u8]) {
     let _ = crate::hf::pickle::state_dict(data, "fuzz.pkl");
 }
 
-/// Every `config.json` family, the generation config and a PEFT `adapter_config.json`; what
-/// parses is put together as the loaders do (a captioner from each encoder/decoder pair).
+/// Every `config.json` family, the generation config, a PEFT `adapter_config.json` and a shard
+/// index (`*.index.json`); what parses is put together as the loaders do (a captioner from each
+/// encoder/decoder pair, every shard's keys looked up).
 pub fn config(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
+    if let Ok(index) = crate::load::index::ShardIndex::parse(&text, "model.safetensors.index.json") {
+        for shard in index.shards() {
+            let _ = index.shard_of(shard);
+        }
+    }
     let _ = ClipConfig::from_json_str(&text, "config.json");
     let _ = GenerationDefaults::from_json_str(&text, "generation_config.json");
     let encoder = EncoderConfig::from_json_str(&text, "config.json");

@@ -193,6 +193,8 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
             "peft_b/adapter_config.json",
             "lora_peft/adapter_config.json",
             "ved_vit/generation_config.json",
+            "clip_a_sharded/model.safetensors.index.json",
+            "ved_vit_sharded_bin/pytorch_model.bin.index.json",
         ]
         .iter()
         .map(|p| read(f.join(p)))
