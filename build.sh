@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # glimpse build entry point.
 #   ./build.sh          build the page: the release wasm (same model code as native) + www/pkg
+#                       (WebGPU, and the CPU on one thread with SIMD128); with GLIMPSE_THREADS=1
+#                       also www/pkg-threads (the CPU on rayon over Web Workers: pinned nightly,
+#                       build-std, +atomics; not yet loaded by the page)
 #   ./build.sh serve    build the page if needed, then serve www/ on localhost and print the URL
 #   ./build.sh test     install what the tests need, run every test: Rust (CPU + wgpu on Mesa's
 #                       lavapipe), the wasm build, and the browser suite in headless Chromium
@@ -10,7 +13,8 @@
 #                       fuzz the readers of untrusted files with libFuzzer (cargo-fuzz, nightly),
 #                       SECS seconds per target (default 600), every target unless named;
 #                       GLIMPSE_FUZZ=tree runs the in-tree mutation harness instead (no nightly)
-# Set GLIMPSE_WASM_OPT=0 to skip wasm-opt (it takes minutes; the page works without it).
+# Set GLIMPSE_WASM_OPT=0 to skip wasm-opt (it takes minutes; the page works without it), and
+# GLIMPSE_THREADS=1 to also build the threaded CPU wasm (www/pkg-threads; not yet loaded by the page).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -36,36 +40,63 @@ need_chromium() {
   (cd tests/browser && [ -d node_modules/playwright-core ] || npm install --no-audit --no-fund --silent)
 }
 
+# The nightly of the threaded wasm build (build-std needs one); rustup installs it on first use.
+NIGHTLY=nightly-2026-05-20
+
 wasm_bindgen_version() {
   awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
 }
 
-build_web() {
-  rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
+need_wasm_bindgen() {
   local want; want="$(wasm_bindgen_version)"
   if ! wasm-bindgen --version 2>/dev/null | grep -q " $want\$"; then
     echo "build.sh: installing wasm-bindgen-cli $want (matches Cargo.lock)"
     cargo install wasm-bindgen-cli --version "$want" --force
   fi
-  cargo rustc --release --lib --crate-type cdylib --target wasm32-unknown-unknown
-  rm -rf www/pkg
-  wasm-bindgen --target web --no-typescript --out-dir www/pkg target/wasm32-unknown-unknown/release/glimpse.wasm
+}
+
+# wasm-bindgen's output for $1 (the cargo wasm) into www/$2, wasm-opt'ed unless told not to.
+package_wasm() {
+  local wasm="$1" out="www/$2"; shift 2
+  rm -rf "$out"
+  wasm-bindgen --target web --no-typescript --out-dir "$out" "$wasm"
   local opt=""
   if [ "${GLIMPSE_WASM_OPT:-1}" != 0 ]; then
     if command -v wasm-opt >/dev/null; then opt=wasm-opt; elif [ -x node_modules/.bin/wasm-opt ]; then opt=node_modules/.bin/wasm-opt; fi
   fi
   if [ -n "$opt" ]; then
-    echo "build.sh: $opt -Oz (a few minutes)"
+    echo "build.sh: $opt -Oz on $out (a few minutes)"
     "$opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-      www/pkg/glimpse_bg.wasm -o www/pkg/glimpse_bg.opt.wasm
-    mv www/pkg/glimpse_bg.opt.wasm www/pkg/glimpse_bg.wasm
+      --enable-simd "$@" "$out/glimpse_bg.wasm" -o "$out/glimpse_bg.opt.wasm"
+    mv "$out/glimpse_bg.opt.wasm" "$out/glimpse_bg.wasm"
   fi
+  echo "built $out ($(du -sh "$out/glimpse_bg.wasm" | cut -f1) wasm)"
+}
+
+build_web() {
+  rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
+  need_wasm_bindgen
+  # SIMD128 comes from .cargo/config.toml; `webgpu` picks wgpu's WGSL shaders for the browser.
+  cargo rustc --release --lib --crate-type cdylib --target wasm32-unknown-unknown --features webgpu
+  package_wasm target/wasm32-unknown-unknown/release/glimpse.wasm pkg
   # The tokenizers the page falls back to when a model folder has none (MIT, see assets/).
   for t in clip gpt2; do
     mkdir -p "www/pkg/vocab/$t"
     cp assets/$t/* "www/pkg/vocab/$t/"
   done
-  echo "built www/pkg ($(du -sh www/pkg/glimpse_bg.wasm | cut -f1) wasm)"
+  # The threaded build is not yet wired into the page (issue 16): GLIMPSE_THREADS=1 builds it.
+  if [ "${GLIMPSE_THREADS:-0}" != 0 ]; then build_web_threads; else rm -rf www/pkg-threads; fi
+}
+
+# The threaded CPU build: std rebuilt with atomics (shared memory, up to 4 GiB), no wgpu (its
+# objects are not Send with atomics), its own target folder (other flags, other toolchain).
+build_web_threads() {
+  rustup toolchain list | grep -q "^$NIGHTLY" ||
+    rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src --target wasm32-unknown-unknown
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals -C link-arg=--max-memory=4294967296" \
+    cargo "+$NIGHTLY" rustc --release --lib --crate-type cdylib --target wasm32-unknown-unknown \
+    --no-default-features --features threads --target-dir target/threads -Z build-std=panic_abort,std
+  package_wasm target/threads/wasm32-unknown-unknown/release/glimpse.wasm pkg-threads --enable-threads
 }
 
 case "${1:-web}" in

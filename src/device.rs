@@ -40,8 +40,10 @@ impl fmt::Display for Backend {
 
 /// The wgpu device's largest buffer in bytes, recorded when the runtime is set up (one wgpu
 /// device per process).
+#[cfg(feature = "gpu")]
 static GPU_MAX_BUFFER: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 
+#[cfg(feature = "gpu")]
 fn record_limits(setup: &burn::tensor::wgpu::WgpuSetup) {
     let limits = setup.device.limits();
     // What one tensor may occupy: it is bound as one storage buffer (as cubecl's page limit).
@@ -51,9 +53,16 @@ fn record_limits(setup: &burn::tensor::wgpu::WgpuSetup) {
 /// The largest tensor, in bytes, that `device` holds in one buffer: the GPU's storage-buffer
 /// limit (128 MiB on lavapipe and WebGPU's baseline; 2 to 4 GiB on most desktop GPUs), or
 /// `None` on the CPU backend (no limit).
+#[cfg(feature = "gpu")]
 pub fn max_tensor_bytes(device: &Device) -> Option<u64> {
     device.as_dispatch().identity()?; // only GPU (cubecl) devices have an identity
     GPU_MAX_BUFFER.get().copied()
+}
+
+/// Without the `gpu` feature every device is the CPU: no buffer limit.
+#[cfg(not(feature = "gpu"))]
+pub fn max_tensor_bytes(_device: &Device) -> Option<u64> {
+    None
 }
 
 /// Initialises the device of `backend` (native). The wgpu runtime is set up once per process;
@@ -63,6 +72,9 @@ pub fn init(backend: Backend) -> Result<Device> {
     static WGPU: std::sync::OnceLock<std::result::Result<Device, String>> = std::sync::OnceLock::new();
     match backend {
         Backend::Cpu => Ok(Device::flex()),
+        #[cfg(not(feature = "gpu"))]
+        Backend::Wgpu => Err(Error::Unsupported(NO_GPU.into())),
+        #[cfg(feature = "gpu")]
         Backend::Wgpu => WGPU
             .get_or_init(|| {
                 let (device, setup) =
@@ -76,7 +88,7 @@ pub fn init(backend: Backend) -> Result<Device> {
 }
 
 /// Initialises the WebGPU device (browser).
-#[cfg(target_family = "wasm")]
+#[cfg(all(target_family = "wasm", feature = "gpu"))]
 pub async fn init_webgpu() -> Result<Device> {
     let (device, setup) =
         Device::wgpu_options().init_with_setup_async().await.map_err(|e| Error::Device(format!("WebGPU is not available: {e}")))?;
@@ -84,13 +96,32 @@ pub async fn init_webgpu() -> Result<Device> {
     Ok(device)
 }
 
+/// A build without the `gpu` feature (the page's threaded CPU build) has no WebGPU.
+#[cfg(all(target_family = "wasm", not(feature = "gpu")))]
+pub async fn init_webgpu() -> Result<Device> {
+    Err(Error::Unsupported(NO_GPU.into()))
+}
+
+/// What a build without the `gpu` feature says when asked for the GPU.
+#[cfg(not(feature = "gpu"))]
+const NO_GPU: &str = "this build has no GPU backend (built without the `gpu` feature; the page's threaded CPU build is one)";
+
+#[cfg(all(target_family = "wasm", feature = "gpu", not(feature = "webgpu")))]
+compile_error!("the page's wasm with the GPU backend needs the `webgpu` feature (WGSL shaders): build it with ./build.sh web");
+
 /// Whether wgpu sees a hardware GPU (not a software rasteriser such as lavapipe or llvmpipe).
-#[cfg(not(target_family = "wasm"))]
+#[cfg(all(not(target_family = "wasm"), feature = "gpu"))]
 pub fn hardware_gpu_available() -> bool {
     use burn::tensor::wgpu::wgpu;
     let instance = wgpu::Instance::default();
     let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     adapters.iter().any(|a| matches!(a.get_info().device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu))
+}
+
+/// Without the `gpu` feature there is no GPU to find.
+#[cfg(all(not(target_family = "wasm"), not(feature = "gpu")))]
+pub fn hardware_gpu_available() -> bool {
+    false
 }
 
 /// Initialises a device by name: `cpu`, `wgpu`, or `auto` (wgpu when a hardware GPU adapter

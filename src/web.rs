@@ -55,7 +55,8 @@ pub struct Engine {
 
 /// Starts the engine on `backend`: `"webgpu"` (the default) requests the WebGPU device with the
 /// adapter's own limits, so GPT-2's 147 MiB embedding fits in one buffer; `"cpu"` runs burn's
-/// CPU backend inside WebAssembly (one thread; for browsers without a usable GPU).
+/// CPU backend inside WebAssembly (for browsers without a usable GPU: one thread, or rayon's
+/// pool in the threaded build).
 #[wasm_bindgen(js_name = createEngine)]
 pub async fn create_engine(backend: Option<String>) -> Result<Engine, JsValue> {
     record_panics();
@@ -89,6 +90,42 @@ fn record_panics() {
 #[wasm_bindgen(js_name = lastPanic)]
 pub fn last_panic() -> Option<String> {
     PANIC.with(|p| p.borrow().clone())
+}
+
+/// What this wasm build is: `{simd, threads, gpu, threadCount}`. `simd`: compiled for
+/// WebAssembly SIMD128 (burn's CPU kernels and gemm use it; `tests/it/wasm_build.rs` checks the
+/// features that turn it on); `threads`: the threaded CPU build (rayon over Web Workers, needs
+/// cross-origin isolation); `gpu`: has the WebGPU backend; `threadCount`: the CPU backend's
+/// threads now (1 until `initThreadPool` has run in a threaded build).
+#[wasm_bindgen(js_name = buildInfo)]
+pub fn build_info() -> Result<JsValue, JsValue> {
+    // Asking rayon before the pool exists would make it spawn std threads, which wasm lacks.
+    #[cfg(feature = "threads")]
+    let threads = if POOL_STARTED.load(std::sync::atomic::Ordering::Acquire) { rayon::current_num_threads() } else { 1 };
+    #[cfg(not(feature = "threads"))]
+    let threads = 1;
+    to_js(&serde_json::json!({
+        "simd": cfg!(target_feature = "simd128"),
+        "threads": cfg!(feature = "threads"),
+        "gpu": cfg!(feature = "gpu"),
+        "threadCount": threads,
+    }))
+}
+
+#[cfg(feature = "threads")]
+static POOL_STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Starts the threaded build's pool of `n` Web Workers (wasm-bindgen-rayon; resolves when they
+/// run): the page calls it once, after the module is instantiated and before the engine runs.
+#[cfg(feature = "threads")]
+#[wasm_bindgen(js_name = startThreads)]
+pub async fn start_threads(n: usize) -> Result<(), JsValue> {
+    if n == 0 || POOL_STARTED.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(usage(format!("startThreads({n}): the pool needs at least one thread, and starts once")));
+    }
+    wasm_bindgen_futures::JsFuture::from(wasm_bindgen_rayon::init_thread_pool(n)).await?;
+    POOL_STARTED.store(true, std::sync::atomic::Ordering::Release);
+    Ok(())
 }
 
 /// Panics on purpose: the browser suite checks that the page survives an engine that dies.

@@ -16,3 +16,4 @@ pub mod peft_train;
 mod published;
 mod tokenizer;
 mod train;
+mod wasm_build;
