@@ -46,5 +46,8 @@ fn the_threaded_build_has_simd_and_rayon_and_no_wgpu() {
         .expect("cargo runs");
     // `-i wgpu` prints nothing when the package is not in the graph: what the threaded build needs.
     let tree = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success() && !tree.contains("wgpu v"), "wgpu is in the threaded build (its objects are not Send with atomics):\n{tree}");
+    assert!(
+        o.status.success() && !tree.contains("wgpu v"),
+        "wgpu is in the threaded build (its objects are not Send with atomics):\n{tree}"
+    );
 }
