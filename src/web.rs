@@ -68,6 +68,26 @@ pub async fn create_engine(backend: Option<String>) -> Result<Engine, JsValue> {
     Ok(Engine { state: Rc::new(state) })
 }
 
+/// Runs the module's static constructors once, when wasm-bindgen instantiates it.
+///
+/// Some dependencies register themselves from constructors (`inventory`, used by cubecl). With
+/// no call to `__wasm_call_ctors` in its inputs, wasm-ld links the module "command-style" and
+/// wraps every export so that it re-runs all constructors first: profiled in the page's CPU path
+/// that was about a quarter of a decoder step. Referencing the function here makes wasm-ld leave
+/// the exports alone; the flag makes the call happen once per memory (a threaded build's workers
+/// share one memory and call this too).
+#[wasm_bindgen(start)]
+fn on_instantiate() {
+    unsafe extern "C" {
+        fn __wasm_call_ctors();
+    }
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !DONE.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        // SAFETY: the linker's synthetic function, called once, before any other export runs.
+        unsafe { __wasm_call_ctors() };
+    }
+}
+
 thread_local! {
     /// The message of the panic that stopped this instance, if one did.
     static PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
