@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # glimpse build entry point.
-#   ./build.sh          build the page: the release wasm (same model code as native) + www/pkg
-#                       (WebGPU, and the CPU on one thread with SIMD128); with GLIMPSE_THREADS=1
-#                       also www/pkg-threads (the CPU on rayon over Web Workers: pinned nightly,
-#                       build-std, +atomics; not yet loaded by the page)
-#   ./build.sh serve    build the page if needed, then serve www/ on localhost and print the URL
+#   ./build.sh          build the page: the release wasm builds (same model code as native):
+#                       www/pkg (WebGPU, and the CPU on one thread with SIMD128) and
+#                       www/pkg-threads (the CPU on rayon over Web Workers: pinned nightly,
+#                       build-std, +atomics), which the page loads when cross-origin isolated
+#   ./build.sh serve    build the page if needed, then serve www/ on localhost (with the COOP/COEP
+#                       headers of cross-origin isolation) and print the URL
 #   ./build.sh test     install what the tests need, run every test: Rust (CPU + wgpu on Mesa's
 #                       lavapipe), the wasm build, and the browser suite in headless Chromium
 #   ./build.sh native   build the native CLI (release): target/release/glimpse
@@ -14,7 +15,7 @@
 #                       SECS seconds per target (default 600), every target unless named;
 #                       GLIMPSE_FUZZ=tree runs the in-tree mutation harness instead (no nightly)
 # Set GLIMPSE_WASM_OPT=0 to skip wasm-opt (it takes minutes; the page works without it), and
-# GLIMPSE_THREADS=1 to also build the threaded CPU wasm (www/pkg-threads; not yet loaded by the page).
+# GLIMPSE_THREADS=0 to skip the threaded build (the page then always runs the CPU on one thread).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -84,18 +85,23 @@ build_web() {
     mkdir -p "www/pkg/vocab/$t"
     cp assets/$t/* "www/pkg/vocab/$t/"
   done
-  # The threaded build is not yet wired into the page (issue 16): GLIMPSE_THREADS=1 builds it.
-  if [ "${GLIMPSE_THREADS:-0}" != 0 ]; then build_web_threads; else rm -rf www/pkg-threads; fi
+  if [ "${GLIMPSE_THREADS:-1}" != 0 ]; then build_web_threads; else rm -rf www/pkg-threads; fi
 }
 
-# The threaded CPU build: std rebuilt with atomics (shared memory, up to 4 GiB), no wgpu (its
-# objects are not Send with atomics), its own target folder (other flags, other toolchain).
+# The threaded CPU build: std rebuilt with atomics, no wgpu (its objects are not Send with
+# atomics), its own target folder (other flags, other toolchain). The linker makes the memory
+# shared and imported (each Web Worker instantiates the module on the same memory, up to 4 GiB)
+# and exports the thread-local storage symbols wasm-bindgen's thread support sets up per worker;
+# these link flags apply to this crate only (after `--`), so changing them rebuilds nothing else.
 build_web_threads() {
   rustup toolchain list | grep -q "^$NIGHTLY" ||
     rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src --target wasm32-unknown-unknown
-  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals -C link-arg=--max-memory=4294967296" \
+  local link=(--shared-memory --import-memory --max-memory=4294967296
+    --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base)
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals" \
     cargo "+$NIGHTLY" rustc --release --lib --crate-type cdylib --target wasm32-unknown-unknown \
-    --no-default-features --features threads --target-dir target/threads -Z build-std=panic_abort,std
+    --no-default-features --features threads --target-dir target/threads -Z build-std=panic_abort,std \
+    -- "${link[@]/#/-Clink-arg=}"
   package_wasm target/threads/wasm32-unknown-unknown/release/glimpse.wasm pkg-threads --enable-threads
 }
 
@@ -113,6 +119,7 @@ case "${1:-web}" in
     cargo test --release --features native
     build_web
     need_chromium
+    node tests/browser/module.mjs
     node tests/browser/transport.mjs
     node tests/browser/run.mjs
     ;;

@@ -12,7 +12,11 @@ use glimpse::model::captioner::{Captioner, CaptionerConfig};
 use glimpse::task::embed::read_vec;
 use glimpse::task::generate::{GenerateConfig, generate};
 
+#[path = "common/machine.rs"]
+mod machine;
+
 fn main() {
+    println!("machine: {}", machine::summary());
     let tokens: usize = std::env::args().skip(1).find(|a| !a.starts_with("--")).and_then(|a| a.parse().ok()).unwrap_or(20);
     let device = Device::flex();
     let clip = ClipConfig::preset("openai/clip-vit-large-patch14-336").unwrap();

@@ -11,6 +11,9 @@ use glimpse::hf::{ClipConfig, Weights};
 use glimpse::model::clip::{ClipModel, Towers};
 use glimpse::task::embed::read_vec;
 
+#[path = "common/machine.rs"]
+mod machine;
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -40,6 +43,7 @@ fn rayon_threads() -> usize {
 }
 
 fn main() {
+    println!("machine: {}", machine::summary());
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let models =
         if args.is_empty() { vec!["openai/clip-vit-base-patch32".to_string(), "openai/clip-vit-large-patch14".to_string()] } else { args };

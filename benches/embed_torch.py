@@ -28,6 +28,8 @@ ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--runs", type=int, default=5)
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
+model_name = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown CPU")
+print(f"machine: {model_name}; torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
 for name in a.models:
     cfg = CLIPVisionConfig(**PRESETS[name])
     cfg._attn_implementation = "eager"

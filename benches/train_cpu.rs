@@ -15,6 +15,9 @@ use glimpse::model::captioner::{Captioner, CaptionerConfig};
 use glimpse::model::peft::{AdapterConfig, PeftCheckpoint, PeftMethod};
 use glimpse::train::trainer::caption_loss;
 
+#[path = "common/machine.rs"]
+mod machine;
+
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -23,6 +26,7 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn main() {
+    println!("machine: {}", machine::summary());
     let steps: usize = std::env::args().skip(1).find(|a| !a.starts_with("--")).and_then(|a| a.parse().ok()).unwrap_or(3);
     let device = Device::flex().autodiff();
     device.seed(0);

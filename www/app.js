@@ -9,7 +9,7 @@ import { fmtBytes } from './js/format.js';
 import { initGallery, startWork } from './js/gallery.js';
 import { forget, loadAgain, loadCaptioner, loadClip, renderCaptionButton } from './js/models.js';
 import { initOverlays } from './js/overlay.js';
-import { backendParam, params } from './js/params.js';
+import { backendParam, params, threadsParam } from './js/params.js';
 import { call, onRestart, onWorkerFailure, startEngine } from './js/rpc.js';
 import { initSearch } from './js/search.js';
 import { state } from './js/state.js';
@@ -108,12 +108,16 @@ initOverlays();
 initGallery();
 initSearch();
 renderStatus();
-const ready = startEngine(backendParam()).then(started, (e) => {
-  state.startError = 'Could not start.';
-  renderStatus();
-  showBanner(`Could not start the engine: ${e.message}`);
-  throw e;
-});
+// coi.js (loaded before this module) may reload the page once to make it cross-origin isolated:
+// the engine starts after it has decided, so no download is cut short by the reload.
+const ready = (window.glimpseIsolation || Promise.resolve())
+  .then(() => startEngine(backendParam(), threadsParam()))
+  .then(started, (e) => {
+    state.startError = 'Could not start.';
+    renderStatus();
+    showBanner(`Could not start the engine: ${e.message}`);
+    throw e;
+  });
 
 // For tests and the curious: the state, the worker calls, and a promise for the start.
 window.glimpse = { state, call, ready, loadClip, loadCaptioner, embedAll, captionAll, rescore };

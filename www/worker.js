@@ -13,18 +13,59 @@
 // once the wasm instance has trapped (a panic, an allocation failure): the page then replaces
 // this worker.
 
-import init, * as glimpse from './pkg/glimpse.js';
 import { clearStore, storeSize } from './worker/cache.js';
 import { loadModel } from './worker/load.js';
 
 /** Where the tokenizers shipped with the page are (./pkg/vocab/clip/, ./pkg/vocab/gpt2/). */
 const BUNDLED = new URL('./pkg/vocab/', import.meta.url).href;
 
-const wasmLoaded = init(); // the module's exports (memory); the engine is created by `init` below
+// The two wasm builds (./build.sh): `pkg` has WebGPU and the CPU on one thread (SIMD128);
+// `pkg-threads` is the CPU only, on rayon over Web Workers (shared memory: it needs cross-origin
+// isolation, coi.js). `init` picks one; until then the engine-free functions wait for it.
+const BUILDS = { single: './pkg/glimpse.js', threads: './pkg-threads/glimpse.js' };
+let glimpse = null; // the module's JS bindings
+let settle;
+const wasmLoaded = new Promise((resolve, reject) => (settle = { resolve, reject })); // its exports (memory)
 wasmLoaded.catch(() => {}); // reported by the first operation that needs it
 let engine = null;
 /** Files the user dropped, by the label the page gave them, then by name. */
 const dropped = new Map();
+
+/** `build` (a promise of {exports, ...}), whose exports the engine-free functions wait for. */
+function provide(build) {
+  build.then((b) => settle.resolve(b.exports), settle.reject);
+  return build;
+}
+
+/** Instantiates build `which`; with threads, starts a pool of `threads` workers. */
+async function instantiate(which, threads) {
+  const module = await import(BUILDS[which]);
+  const exports = await module.default();
+  if (which === 'threads') await module.startThreads(threads);
+  glimpse = module;
+  return exports;
+}
+
+/**
+ * The build for `backend` and `threads` (wanted), and why not the threaded one when it was
+ * wanted: the threaded build when on the CPU, with more than one thread asked for, in a
+ * cross-origin isolated worker; the single one otherwise, or when the threaded one fails to load.
+ */
+async function loadBuild(backend, threads) {
+  if (backend !== 'cpu') return { exports: await instantiate('single', 1), why: null };
+  let why = null;
+  if (threads <= 1) why = 'one-thread-asked';
+  else if (!self.crossOriginIsolated || typeof SharedArrayBuffer !== 'function') why = 'not-isolated';
+  else {
+    try {
+      return { exports: await instantiate('threads', threads), why };
+    } catch (e) {
+      why = `the threaded build failed to start (${e && e.message ? e.message : e})`;
+      console.warn(`glimpse: ${why}; using the single-thread build`);
+    }
+  }
+  return { exports: await instantiate('single', 1), why };
+}
 
 /** A failure with an error kind (the page reacts to the kind, never to the text). */
 function failed(kind, message) {
@@ -36,14 +77,19 @@ const ops = {
   // backend: 'webgpu', 'cpu', or 'auto' (WebGPU on a hardware adapter; the CPU in WebAssembly
   // where there is none or only a software one, such as SwiftShader: there the CPU path is
   // ~60x faster, benches/web).
-  async init({ backend = 'auto' }) {
+  // threads: the CPU threads wanted (the threaded build is used when it is more than one and the
+  // worker is cross-origin isolated).
+  async init({ backend = 'auto', threads = 1 }) {
     const adapter = backend !== 'cpu' && 'gpu' in navigator ? await navigator.gpu.requestAdapter().catch(() => null) : null;
     const info = adapter?.info || {};
     const fallback = Boolean(adapter && (adapter.isFallbackAdapter || info.isFallbackAdapter));
     let use = backend;
     if (backend === 'auto') use = adapter && !fallback ? 'webgpu' : 'cpu';
-    if (use === 'webgpu' && !adapter) return { backend: null, why: 'no-webgpu' };
-    await wasmLoaded;
+    if (use === 'webgpu' && !adapter) {
+      await provide(instantiate('single', 1).then((exports) => ({ exports }))); // for the engine-free functions
+      return { backend: null, why: 'no-webgpu' };
+    }
+    const build = await provide(loadBuild(use, threads));
     engine = await glimpse.createEngine(use);
     return {
       backend: use,
@@ -52,6 +98,8 @@ const ops = {
       fallback,
       f16: adapter ? adapter.features.has('shader-f16') : false,
       maxBufferSize: adapter?.limits.maxBufferSize ?? null,
+      // {simd, threads, gpu, threadCount} of the build in use, and why it is not the threaded one.
+      build: { ...glimpse.buildInfo(), why: build.why, isolated: Boolean(self.crossOriginIsolated) },
     };
   },
 
@@ -133,7 +181,7 @@ async function execute(id, op, args) {
     const fn = Object.hasOwn(ops, op) ? ops[op] : Object.hasOwn(pure, op) ? pure[op] : null;
     if (!fn) throw failed('internal', `unknown operation ${op}`);
     if (NEEDS_ENGINE.has(op) && !engine) throw failed('device', 'the engine is not started (no WebGPU)');
-    await wasmLoaded;
+    if (op !== 'init') await wasmLoaded; // init loads the module
     const t0 = performance.now();
     const result = await fn({ id, ...args });
     postMessage({ id, ok: true, result, ms: performance.now() - t0 }, await transferables(result));

@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
-import { serve } from '../../tests/browser/serve.mjs';
+import { ISOLATION, serve } from '../../tests/browser/serve.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -70,7 +70,7 @@ const { server, url } = await serve({
     { prefix: '/ort/', dir: path.join(here, 'node_modules/onnxruntime-web/dist') },
   ],
   // Cross-origin isolation: onnxruntime-web's WebAssembly backend gets its threads.
-  headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
+  headers: ISOLATION,
 });
 const browser = await chromium.launchPersistentContext(mkdtempSync(path.join(os.tmpdir(), 'glimpse-bench-')), {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',

@@ -2,7 +2,8 @@
 """The captioning benchmark's model: a full-size ViT-base/16 + GPT-2 (124M) captioner with random
 weights, in HF `VisionEncoderDecoderModel` layout (as nlpconnect/vit-gpt2-image-captioning), and
 its ONNX export for transformers.js (as Xenova/vit-gpt2-image-captioning: onnx/encoder_model.onnx,
-onnx/decoder_model_merged.onnx, made by optimum's `image-to-text-with-past` exporter).
+onnx/decoder_model_merged.onnx, made by optimum's `image-to-text-with-past` exporter, and their
+`_quantized` int8 versions, transformers.js's default `q8` on WebAssembly).
 
 Not a test fixture (about 1 GB of safetensors plus 1 GB of ONNX): written to a scratch folder.
 Pinned environment (optimum-onnx 0.1.0 needs transformers 4.x):
@@ -62,6 +63,13 @@ def main(out: Path):
         if data.exists():
             shutil.move(str(data), str(out / "onnx" / data.name))
     shutil.rmtree(onnx_dir)
+    # transformers.js's default on its WebAssembly backend, `q8`: dynamic int8 weights, as the
+    # Xenova conversions ship them (*_quantized.onnx).
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    for name in ("encoder_model", "decoder_model_merged"):
+        # EnableSubgraph: the merged decoder's two branches (with and without past) are subgraphs.
+        quantize_dynamic(str(out / "onnx" / f"{name}.onnx"), str(out / "onnx" / f"{name}_quantized.onnx"),
+                         weight_type=QuantType.QUInt8, extra_options={"EnableSubgraph": True})
 
     # A reference caption from HF for the same image the benchmark uses, so each runtime's ids can
     # be checked against it (a benchmark of a wrong model would measure nothing).

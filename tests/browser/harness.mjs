@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,8 +46,12 @@ export function nativeCaptions(args, images) {
 
 export const results = [];
 
-/** Runs one named step; a failure is logged and counted, and the suite goes on. */
+/**
+ * Runs one named step; a failure is logged and counted, and the suite goes on. GLIMPSE_STEPS (a
+ * regular expression) runs only the steps whose names match (while working on one).
+ */
 export async function step(name, fn) {
+  if (process.env.GLIMPSE_STEPS && !new RegExp(process.env.GLIMPSE_STEPS).test(name)) return;
   const t0 = Date.now();
   try {
     await fn();
@@ -131,7 +135,63 @@ export async function open(browser, url, q) {
   return p;
 }
 
+/**
+ * Goes to `u` and waits for the engine, through the one reload coi.js may make to isolate the
+ * page: {info (what init said), loads (how many times the page loaded)}.
+ */
+export async function gotoAndStart(p, u) {
+  let loads = 0;
+  const count = (f) => f === p.mainFrame() && loads++;
+  p.on('framenavigated', count);
+  await p.goto(u);
+  for (;;) {
+    try {
+      const info = await p.evaluate(() => window.glimpse.ready);
+      p.off('framenavigated', count);
+      return { info, loads };
+    } catch (e) {
+      if (!/context was destroyed|navigat|glimpse is undefined|reading 'ready'/i.test(e.message)) throw e;
+      await p.waitForLoadState('load');
+    }
+  }
+}
+
 /** The photos of a page with their state (what the steps compare). */
 export function photos(p) {
   return p.evaluate(() => window.glimpse.state.photos.map((x) => ({ name: x.name, probs: x.probs && [...x.probs], tokens: x.caption?.tokens, options: x.captionOptions })));
+}
+
+// ---------------------------------------------------------------- threads
+
+/**
+ * CPU seconds used so far by each Web Worker thread of the browser's processes (Linux /proc:
+ * Chromium names them "DedicatedWorker"), by "pid/tid". With `busyWorkers` it tells whether the
+ * threaded build really ran on more than one thread.
+ */
+export function workerCpu() {
+  const tick = 100; // USER_HZ on Linux
+  const out = new Map();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let tids;
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('chrom')) continue;
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    for (const tid of tids) {
+      try {
+        if (!readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').startsWith('DedicatedWorker')) continue;
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from the 3rd on
+        out.set(`${pid}/${tid}`, (Number(fields[11]) + Number(fields[12])) / tick); // utime + stime
+      } catch {}
+    }
+  }
+  return out;
+}
+
+/** The worker threads that used at least `min` CPU seconds between two `workerCpu` readings. */
+export function busyWorkers(before, after, min = 0.2) {
+  return [...after].filter(([k, s]) => s - (before.get(k) || 0) >= min).map(([k, s]) => ({ thread: k, seconds: s - (before.get(k) || 0) }));
 }

@@ -7,13 +7,13 @@
 //   node tests/browser/run.mjs            (after ./build.sh and the cargo tests)
 
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
 import { writeBroken } from './broken.mjs';
-import { FLAGS, captionOptions, fixtures, hoverWord, launch, maxDiff, native, nativeCaptions, open, overlayOf, repo, results, shots, step, tmp, until, zsDir } from './harness.mjs';
+import { FLAGS, busyWorkers, captionOptions, fixtures, gotoAndStart, hoverWord, launch, maxDiff, native, nativeCaptions, open, overlayOf, repo, results, shots, step, tmp, until, workerCpu, zsDir } from './harness.mjs';
 import { loadingSteps } from './loading.mjs';
-import { serve } from './serve.mjs';
+import { ISOLATION, serve } from './serve.mjs';
 import { syntheticClip } from './synthetic.mjs';
 
 // ---------------------------------------------------------------- native references
@@ -44,6 +44,8 @@ const synth = path.join(tmp, 'synthetic');
 const tower = (layers) => ({ hidden: 128, intermediate: 512, heads: 4, layers });
 const small = syntheticClip(path.join(synth, 'small'), { vision: tower(12) });
 const large = syntheticClip(path.join(synth, 'large'), { vision: tower(60) });
+// Wide enough that burn's CPU matmuls go parallel (from 192^3 multiply-adds): the threads check.
+const wide = syntheticClip(path.join(synth, 'wide'), { vision: { hidden: 256, intermediate: 1024, heads: 4, layers: 2 }, patch: 16, image: 224, projection: 64 });
 
 const { server, log, url } = await serve({
   mounts: [
@@ -357,40 +359,96 @@ await step('peak wasm memory while loading stays near the largest tensor, whatev
   await p3.close();
 });
 
-await step('no usable GPU: the page runs on the CPU in WebAssembly, says why, and equals the CLI', async () => {
-  // A software adapter (SwiftShader) is skipped by default.
-  const sw = await browser.newPage();
-  await sw.goto(url);
-  const swInfo = await sw.evaluate(() => window.glimpse.ready);
-  assert.equal(swInfo.backend, 'cpu');
-  assert.equal(swInfo.why, 'software-adapter');
-  assert.match(await sw.textContent('#status'), /CPU \(WebAssembly.*software/);
-  await sw.close();
-  // No WebGPU at all: a banner says where WebGPU works, and everything runs on the CPU.
-  const plain = await launch({ args: FLAGS.filter((f) => f !== '--enable-unsafe-webgpu').concat(['--disable-webgpu']) });
-  const p = plain.pages()[0] || (await plain.newPage());
-  const errors = [];
-  p.on('pageerror', (e) => errors.push(String(e)));
-  await p.goto(url + query.replace('backend=webgpu&', ''));
-  const info = await p.evaluate(() => window.glimpse.ready);
-  assert.equal(info.backend, 'cpu');
-  await p.waitForFunction(() => !document.getElementById('banner').hidden, null, { timeout: 60000 });
-  assert.match(await p.textContent('#banner-text'), /No WebGPU.*CPU.*Chrome/);
+/** Zero-shot and captions of the zero-shot images on a CPU page: the largest probability difference from the CLI (tokens must be equal). */
+async function cpuEqualsCli(p) {
   await captionOptions(p, CAPTION);
   await p.setInputFiles('#labels-file', path.join(zsDir, 'id2label.json'));
   await p.fill('#templates', TEMPLATES.join('\n'));
   await p.setInputFiles('#file-input', zsImages.map((f) => path.join(zsDir, f)));
-  await until(p, (n) => window.glimpse.state.photos.length === n && window.glimpse.state.photos.every((x) => x.probs && x.caption), zsImages.length, 'CPU zero-shot and captions', true); // the no-WebGPU notice stays up
+  await until(p, (n) => window.glimpse.state.photos.length === n && window.glimpse.state.photos.every((x) => x.probs && x.caption), zsImages.length, 'CPU zero-shot and captions', true); // a no-WebGPU notice may stay up
   const got = await p.evaluate(() => window.glimpse.state.photos.map((x) => ({ name: x.name, probs: [...x.probs], tokens: x.caption.tokens })));
   let worst = 0;
   for (const g of got) {
     worst = Math.max(worst, maxDiff(g.probs, classify.predictions.find((x) => path.basename(x.image) === g.name).probs));
     assert.deepEqual(g.tokens, details[g.name.replace(/\.png$/, '')].tokens, `CPU tokens of ${g.name}`);
   }
-  report.cpuZeroShotMaxDiff = worst;
   assert.ok(worst < 1e-3, `CPU probabilities differ from native by ${worst}`);
+  return worst;
+}
+
+const cpuQuery = query.replace('backend=webgpu&', '');
+const noWebGpu = { args: FLAGS.filter((f) => f !== '--enable-unsafe-webgpu').concat(['--disable-webgpu']) };
+
+await step('no usable GPU: the page runs on the CPU in WebAssembly (one thread asked for), says why, and equals the CLI', async () => {
+  // A software adapter (SwiftShader) is skipped by default.
+  const sw = await browser.newPage();
+  await sw.goto(url + '?threads=1');
+  const swInfo = await sw.evaluate(() => window.glimpse.ready);
+  assert.equal(swInfo.backend, 'cpu');
+  assert.equal(swInfo.why, 'software-adapter');
+  assert.match(await sw.textContent('#status'), /CPU \(WebAssembly SIMD, one thread: asked for by \?threads=1; .*software/);
+  await sw.close();
+  // No WebGPU at all: a banner says where WebGPU works, and everything runs on the CPU.
+  const plain = await launch(noWebGpu);
+  const p = plain.pages()[0] || (await plain.newPage());
+  const errors = [];
+  p.on('pageerror', (e) => errors.push(String(e)));
+  await p.goto(url + cpuQuery + '&threads=1');
+  const info = await p.evaluate(() => window.glimpse.ready);
+  assert.equal(info.backend, 'cpu');
+  assert.deepEqual([info.build.threads, info.build.simd, info.build.gpu], [false, true, true], 'the single-thread SIMD build with WebGPU');
+  await p.waitForFunction(() => !document.getElementById('banner').hidden, null, { timeout: 60000 });
+  assert.match(await p.textContent('#banner-text'), /No WebGPU.*CPU.*Chrome/);
+  report.cpuZeroShotMaxDiff = await cpuEqualsCli(p);
   assert.deepEqual(errors, []);
   await plain.close();
+});
+
+await step('without COOP/COEP from the server (GitHub Pages), coi.js isolates the page by one reload; the threaded build equals the CLI on two threads', async () => {
+  const plain = await launch(noWebGpu);
+  const p = plain.pages()[0] || (await plain.newPage());
+  const errors = [];
+  p.on('pageerror', (e) => errors.push(String(e)));
+  const { info, loads } = await gotoAndStart(p, url + cpuQuery + '&threads=2');
+  assert.equal(loads, 2, 'one reload');
+  assert.ok(await p.evaluate(() => crossOriginIsolated && Boolean(navigator.serviceWorker.controller)), 'isolated by the service worker');
+  assert.deepEqual([info.backend, info.build.threads, info.build.threadCount, info.build.gpu], ['cpu', true, 2, false], 'the threaded build, two threads');
+  assert.match(await p.textContent('#status'), /CPU \(WebAssembly SIMD, 2 threads; no WebGPU\)/);
+  report.threadedZeroShotMaxDiff = await cpuEqualsCli(p);
+  // The fixtures are too small for parallel kernels: a wider vision tower (197 tokens x 256)
+  // embeds a photo as the CLI does, and more than one worker thread does the work.
+  const photo = path.join(fixtures, 'images/landscape.jpg');
+  const want = native(['embed', '--model', path.join(synth, 'wide'), '--image', photo]).image_embeds[0];
+  await p.evaluate(() => window.glimpse.call('load', { spec: { kind: 'clip', model: { url: `${location.origin}/synthetic/wide/` }, towers: 'vision' } }));
+  const bytes = [...readFileSync(photo)];
+  const embed = () => p.evaluate(async (b) => [...(await window.glimpse.call('embedImage', { bytes: new Uint8Array(b), name: 'landscape.jpg' }))], bytes);
+  await embed(); // warm-up
+  const before = workerCpu();
+  let got;
+  for (let i = 0; i < 5; i++) got = await embed();
+  const busy = busyWorkers(before, workerCpu(), 0.05);
+  report.threadedWideEmbedMaxDiff = maxDiff(got, want);
+  report.threadedBusyWorkers = busy;
+  assert.ok(report.threadedWideEmbedMaxDiff < 1e-4, `the threaded embedding differs from the CLI by ${report.threadedWideEmbedMaxDiff}`);
+  assert.ok(busy.length >= 2, `only ${busy.length} worker thread(s) did work: ${JSON.stringify(busy)}`);
+  // A second visit is isolated from the start (no reload).
+  const again = await gotoAndStart(p, url + cpuQuery + '&threads=2');
+  assert.equal(again.loads, 1, 'no reload on the second visit');
+  assert.equal(again.info.build.threads, true);
+  assert.deepEqual(errors, []);
+  await plain.close();
+});
+
+await step('served with COOP/COEP (./build.sh serve), the page is isolated without a service worker and runs the threaded build', async () => {
+  const iso = await serve({ mounts: [{ prefix: '/', dir: path.join(repo, 'www') }, { prefix: '/fixtures/', dir: fixtures }], headers: ISOLATION });
+  const p = await browser.newPage();
+  const { info, loads } = await gotoAndStart(p, iso.url + cpuQuery);
+  assert.equal(loads, 1);
+  assert.ok(await p.evaluate(() => crossOriginIsolated && !navigator.serviceWorker.controller), 'isolated by the headers alone');
+  assert.equal(info.build.threads, true);
+  assert.ok(info.build.threadCount >= 1 && info.build.threadCount === Math.min(8, await p.evaluate(() => navigator.hardwareConcurrency)), 'one thread per core by default');
+  await p.close();
+  iso.server.close();
 });
 
 await step('readable on a phone screen (no sideways scrolling)', async () => {

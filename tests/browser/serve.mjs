@@ -2,7 +2,8 @@
 // (as the HF hub serves them), the right MIME types for wasm and modules, and a log of the
 // requests ({path, range, status}) so tests can tell downloads from cache hits.
 //
-//   node tests/browser/serve.mjs [DIR] [PORT]      serves DIR (default www/) on localhost
+//   node tests/browser/serve.mjs [DIR] [PORT]      serves DIR (default www/) on localhost, cross-origin
+//                                                  isolated (ISOLATION below) unless ISOLATION=0
 //
 // Mounts map URL prefixes to folders; a mount with `ranges: false` ignores Range headers (a
 // server without range support: the page must then stream the file).
@@ -26,6 +27,9 @@ const TYPES = {
   '.gif': 'image/gif',
   '.svg': 'image/svg+xml',
 };
+
+/** The headers that make a page cross-origin isolated (its threaded CPU build needs them). */
+export const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
 // `headers`: more response headers for every file (the benchmark's cross-origin isolation).
 export function serve({ mounts, port = 0, host = '127.0.0.1', headers: extra = {} }) {
@@ -87,6 +91,7 @@ export function serve({ mounts, port = 0, host = '127.0.0.1', headers: extra = {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const root = path.resolve(process.argv[2] || path.join(path.dirname(fileURLToPath(import.meta.url)), '../../www'));
   const port = Number(process.argv[3] || 8080);
-  const { url } = await serve({ mounts: [{ prefix: '/', dir: root }], port });
-  console.log(`serving ${root} at ${url} (Ctrl-C stops)`);
+  const isolated = process.env.ISOLATION !== '0';
+  const { url } = await serve({ mounts: [{ prefix: '/', dir: root }], port, headers: isolated ? ISOLATION : {} });
+  console.log(`serving ${root} at ${url}${isolated ? ' (cross-origin isolated)' : ''} (Ctrl-C stops)`);
 }

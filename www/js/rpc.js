@@ -64,6 +64,7 @@ function restart(err) {
  */
 export function call(op, args = {}, { onProgress = null, transfer = [], timed = false } = {}) {
   const id = nextId++;
+  if (!worker) startWorker(); // a call before startEngine: answered once init has loaded the module
   return new Promise((resolve, reject) => {
     waiting.set(id, { resolve, reject, timed, onProgress });
     worker.postMessage({ id, op, args }, transfer);
@@ -76,14 +77,16 @@ export function timedCall(op, args, transfer = []) {
 }
 
 /**
- * Starts the worker and its engine on `backend`; resolves to what init says (the adapter).
+ * Starts the worker and its engine on `backend`; resolves to what init says (the adapter, the
+ * wasm build and its threads).
  * @param {'auto'|'webgpu'|'cpu'} backend
+ * @param {number} threads the CPU threads wanted
  */
-export function startEngine(backend) {
-  initArgs = { backend };
-  startWorker();
+export function startEngine(backend, threads) {
+  initArgs = { backend, threads };
+  if (!worker) startWorker();
   return call('init', initArgs).then((info) => {
-    if (info.backend) initArgs = { backend: info.backend }; // a restart keeps the choice made
+    if (info.backend) initArgs = { backend: info.backend, threads }; // a restart keeps the choice made
     return info;
   });
 }

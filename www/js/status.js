@@ -5,13 +5,25 @@ import { fmtBytes, fmtTime } from './format.js';
 import { state } from './state.js';
 
 const CPU_WHY = { 'software-adapter': 'the only GPU adapter is a software one', 'no-webgpu': 'no WebGPU' };
+// Why the CPU runs on one thread (the worker's `build.why`); other reasons are shown as given.
+const ONE_THREAD_WHY = {
+  'one-thread-asked': 'asked for by ?threads=1',
+  'not-isolated': 'the page is not cross-origin isolated, so WebAssembly threads are off',
+};
+
+/** "4 threads", or "one thread (why)". */
+function threadText(build) {
+  if (build?.threads && build.threadCount > 1) return `${build.threadCount} threads`;
+  const why = build?.why && (ONE_THREAD_WHY[build.why] || build.why);
+  return why ? `one thread: ${why}` : 'one thread';
+}
 
 function backendText() {
   if (!state.ready) return 'Starting…';
   const a = state.adapter;
   if (a.backend === 'cpu') {
     const why = CPU_WHY[a.why];
-    return `CPU (WebAssembly, one thread${why ? `; ${why}` : ''})`;
+    return `CPU (WebAssembly SIMD, ${threadText(a.build)}${why ? `; ${why}` : ''})`;
   }
   const info = a.adapter;
   const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unnamed adapter';
