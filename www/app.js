@@ -2,6 +2,8 @@
 // the modules in js/: rpc (the worker), state, models, zeroshot, captions and overlay, gallery,
 // search, status, banner and progress.
 
+// First: it may reload the page once to make it cross-origin isolated (threads).
+import { isolation } from './js/isolation.js';
 import { initBanner, showBanner } from './js/banner.js';
 import { captionAll, initCaptions } from './js/captions.js';
 import { $ } from './js/dom.js';
@@ -108,9 +110,9 @@ initOverlays();
 initGallery();
 initSearch();
 renderStatus();
-// coi.js (loaded before this module) may reload the page once to make it cross-origin isolated:
-// the engine starts after it has decided, so no download is cut short by the reload.
-const ready = (window.glimpseIsolation || Promise.resolve())
+// The engine starts once isolation.js has decided (it may reload the page), so no download is
+// cut short by a reload.
+const ready = isolation
   .then(() => startEngine(backendParam(), threadsParam()))
   .then(started, (e) => {
     state.startError = 'Could not start.';

@@ -21,7 +21,7 @@ const BUNDLED = new URL('./pkg/vocab/', import.meta.url).href;
 
 // The two wasm builds (./build.sh): `pkg` has WebGPU and the CPU on one thread (SIMD128);
 // `pkg-threads` is the CPU only, on rayon over Web Workers (shared memory: it needs cross-origin
-// isolation, coi.js). `init` picks one; until then the engine-free functions wait for it.
+// isolation, js/isolation.js). `init` picks one; until then the engine-free functions wait for it.
 const BUILDS = { single: './pkg/glimpse.js', threads: './pkg-threads/glimpse.js' };
 let glimpse = null; // the module's JS bindings
 let settle;

@@ -96,7 +96,7 @@ async function runTask(page, t, api) {
   const bytes = [...readFileSync(path.join(repo, reference.image))];
   const name = path.basename(task.dir);
   const t0 = Date.now();
-  const info = await page.evaluate(api.load, { name, kind: task.kind });
+  const info = await page.evaluate(api.load, { name, kind: task.kind, dtype: api.dtype });
   const load_s = (Date.now() - t0) / 1000;
   if (task.kind === 'embed') {
     const r = await timed(page, api.embed, { bytes });
@@ -119,7 +119,8 @@ const glimpseApi = {
   caption: async ({ bytes, tokens }) => (await window.glimpse.call('caption', { bytes: new Uint8Array(bytes), name: 'bench.png', options: { beams: 1, maxTokens: tokens, noStop: true } })).tokens,
 };
 const tjsApi = (dtype) => ({
-  load: ({ name, kind }) => (kind === 'embed' ? window.tjs.loadVision(name, 'wasm', dtype) : window.tjs.load(name, 'wasm', dtype)),
+  dtype, // passed to load (page.evaluate sends the function's text, not its closure)
+  load: ({ name, kind, dtype }) => (kind === 'embed' ? window.tjs.loadVision(name, 'wasm', dtype) : window.tjs.load(name, 'wasm', dtype)),
   embed: ({ bytes }) => window.tjs.embed(bytes),
   caption: ({ bytes, tokens }) => window.tjs.caption(bytes, tokens),
 });

@@ -136,7 +136,7 @@ export async function open(browser, url, q) {
 }
 
 /**
- * Goes to `u` and waits for the engine, through the one reload coi.js may make to isolate the
+ * Goes to `u` and waits for the engine, through the one reload js/isolation.js may make to isolate the
  * page: {info (what init said), loads (how many times the page loaded)}.
  */
 export async function gotoAndStart(p, u) {

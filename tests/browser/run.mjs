@@ -404,7 +404,7 @@ await step('no usable GPU: the page runs on the CPU in WebAssembly (one thread a
   await plain.close();
 });
 
-await step('without COOP/COEP from the server (GitHub Pages), coi.js isolates the page by one reload; the threaded build equals the CLI on two threads', async () => {
+await step('without COOP/COEP from the server (GitHub Pages), js/isolation.js isolates the page by one reload; the threaded build equals the CLI on two threads', async () => {
   const plain = await launch(noWebGpu);
   const p = plain.pages()[0] || (await plain.newPage());
   const errors = [];
@@ -439,14 +439,18 @@ await step('without COOP/COEP from the server (GitHub Pages), coi.js isolates th
   await plain.close();
 });
 
-await step('served with COOP/COEP (./build.sh serve), the page is isolated without a service worker and runs the threaded build', async () => {
+await step('served with COOP/COEP (./build.sh serve), the page is isolated without a service worker; threads by the core count unless ?threads says', async () => {
   const iso = await serve({ mounts: [{ prefix: '/', dir: path.join(repo, 'www') }, { prefix: '/fixtures/', dir: fixtures }], headers: ISOLATION });
   const p = await browser.newPage();
-  const { info, loads } = await gotoAndStart(p, iso.url + cpuQuery);
+  const { info, loads } = await gotoAndStart(p, iso.url + cpuQuery + '&threads=2');
   assert.equal(loads, 1);
   assert.ok(await p.evaluate(() => crossOriginIsolated && !navigator.serviceWorker.controller), 'isolated by the headers alone');
-  assert.equal(info.build.threads, true);
-  assert.ok(info.build.threadCount >= 1 && info.build.threadCount === Math.min(8, await p.evaluate(() => navigator.hardwareConcurrency)), 'one thread per core by default');
+  assert.deepEqual([info.build.threads, info.build.threadCount], [true, 2]);
+  // Without ?threads the core count decides: threads from 4 logical cores (one per core, up to 8).
+  const byDefault = (await gotoAndStart(p, iso.url + cpuQuery)).info.build;
+  const cores = await p.evaluate(() => navigator.hardwareConcurrency);
+  assert.deepEqual([byDefault.threads, byDefault.threadCount], cores >= 4 ? [true, Math.min(cores, 8)] : [false, 1], `the default on ${cores} cores`);
+  if (cores < 4) assert.match(await p.textContent('#status'), new RegExp(`one thread: ${cores} cores, threads are used from 4`));
   await p.close();
   iso.server.close();
 });

@@ -10,15 +10,22 @@ export function backendParam() {
 
 /** The most CPU threads used by default: more rarely helps models this size, and each is a worker. */
 const MAX_THREADS = 8;
+/**
+ * Fewer logical cores than this run the CPU on one thread by default: on a 2-core machine the
+ * threaded build measured slower than the single one (README, "Visitors without WebGPU").
+ */
+export const MIN_CORES_FOR_THREADS = 4;
 
 /**
- * The CPU threads wanted: ?threads=N, else one per logical core (navigator.hardwareConcurrency),
- * at most MAX_THREADS. Used on the CPU path, where the page is cross-origin isolated.
+ * The CPU threads wanted: ?threads=N, else one per logical core (navigator.hardwareConcurrency)
+ * up to MAX_THREADS where there are at least MIN_CORES_FOR_THREADS, else 1. More than one takes
+ * the threaded build, which needs the page cross-origin isolated (isolation.js).
  */
 export function threadsParam() {
   const n = Number.parseInt(params.get('threads') || '', 10);
   if (Number.isFinite(n) && n >= 1) return Math.min(n, 64);
-  return Math.max(1, Math.min(navigator.hardwareConcurrency || 1, MAX_THREADS));
+  const cores = navigator.hardwareConcurrency || 1;
+  return cores >= MIN_CORES_FOR_THREADS ? Math.min(cores, MAX_THREADS) : 1;
 }
 
 /**

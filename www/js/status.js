@@ -2,6 +2,7 @@
 
 import { $ } from './dom.js';
 import { fmtBytes, fmtTime } from './format.js';
+import { MIN_CORES_FOR_THREADS, params } from './params.js';
 import { state } from './state.js';
 
 const CPU_WHY = { 'software-adapter': 'the only GPU adapter is a software one', 'no-webgpu': 'no WebGPU' };
@@ -11,9 +12,13 @@ const ONE_THREAD_WHY = {
   'not-isolated': 'the page is not cross-origin isolated, so WebAssembly threads are off',
 };
 
-/** "4 threads", or "one thread (why)". */
+/** "4 threads", or "one thread: why". */
 function threadText(build) {
   if (build?.threads && build.threadCount > 1) return `${build.threadCount} threads`;
+  if (build?.why === 'one-thread-asked' && !params.has('threads')) {
+    const cores = navigator.hardwareConcurrency || 1;
+    return `one thread: ${cores} core${cores === 1 ? '' : 's'}, threads are used from ${MIN_CORES_FOR_THREADS} (?threads=N tries them)`;
+  }
   const why = build?.why && (ONE_THREAD_WHY[build.why] || build.why);
   return why ? `one thread: ${why}` : 'one thread';
 }
