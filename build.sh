@@ -131,7 +131,7 @@ case "${1:-web}" in
   fuzz)
     shift
     secs="${1:-600}"; [ $# -gt 0 ] && shift
-    targets="${*:-safetensors torch_zip pickle config tokenizer image captions preprocessor}"
+    targets="${*:-safetensors torch_zip pickle config tokenizer image captions preprocessor head}"
     if [ "${GLIMPSE_FUZZ:-libfuzzer}" = tree ]; then
       for t in $targets; do
         GLIMPSE_FUZZ_SECS="$secs" GLIMPSE_FUZZ_TARGET="$t" \

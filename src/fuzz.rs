@@ -21,7 +21,7 @@ use crate::tokenize::{ClipTokenizer, Gpt2Tokenizer};
 const BUDGET: Budget = Budget { largest: 1 << 20, total: 1 << 22, expected: 0 };
 
 /// The targets by name (what `fuzz/fuzz_targets/<name>.rs` and the in-tree harness run).
-pub const TARGETS: [(&str, fn(&[u8])); 8] = [
+pub const TARGETS: [(&str, fn(&[u8])); 9] = [
     ("safetensors", safetensors),
     ("torch_zip", torch_zip),
     ("pickle", pickle),
@@ -30,6 +30,7 @@ pub const TARGETS: [(&str, fn(&[u8])); 8] = [
     ("image", image),
     ("captions", captions),
     ("preprocessor", preprocessor),
+    ("head", head),
 ];
 
 fn weights() -> Weights {
@@ -130,6 +131,13 @@ pub fn tokenizer(data: &[u8]) {
 /// Any image file, decoded as the CLI and the page decode photos.
 pub fn image(data: &[u8]) {
     let _ = crate::image::decode(data, "fuzz");
+}
+
+/// A few-shot head (`classify --head`, the page's head picker), then one prediction with it.
+pub fn head(data: &[u8]) {
+    if let Ok(h) = crate::task::fewshot::head::from_bytes(data, "fuzz.safetensors") {
+        let _ = h.classifier.probabilities(&vec![0.1; h.classifier.dim()]);
+    }
 }
 
 /// A COCO-style captions file (training and `eval` references) and an `eval` predictions file.

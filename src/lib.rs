@@ -26,6 +26,7 @@ pub mod hf;
 pub mod image;
 pub mod load;
 pub mod model;
+pub mod rng;
 pub mod task;
 pub mod tokenize;
 

@@ -5,11 +5,10 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
-use super::common::{DeviceArgs, image_paths, print_json, progress};
+use super::common::{DeviceArgs, PredictArgs, embed_images, image_paths, print_json};
 use crate::error::{Error, Result};
-use crate::image;
 use crate::model::clip::Towers;
-use crate::task::embed::IMAGE_BATCH;
+use crate::task::fewshot::head::{self, Head};
 use crate::task::zeroshot::{self, DEFAULT_TEMPLATE, LabelSet};
 
 /// Arguments of `classify`.
@@ -18,21 +17,21 @@ pub struct ClassifyArgs {
     /// HF CLIP model folder (config.json, model.safetensors, ...).
     #[arg(long)]
     pub model: PathBuf,
-    /// Labels: one per line, a JSON array, or an id2label.json ({"0": "name", ...}).
+    /// Labels: one per line, a JSON array, or an id2label.json ({"0": "name", ...}). Optional
+    /// with --head (which carries its labels); when both are given they must agree.
     #[arg(long)]
-    pub labels: PathBuf,
+    pub labels: Option<PathBuf>,
+    /// A few-shot classifier saved by `glimpse fewshot --save`, used instead of zero-shot.
+    #[arg(long)]
+    pub head: Option<PathBuf>,
     /// Prompt template with `{}` for the label (repeatable: several form one ensemble).
     #[arg(long = "template")]
     pub templates: Vec<String>,
     /// Also score each template on its own (adds "per_template" accuracies).
     #[arg(long)]
     pub compare: bool,
-    /// How many labels to list under "top" per image.
-    #[arg(long, default_value_t = 5)]
-    pub top_k: usize,
-    /// Skip images that cannot be decoded (with a warning) instead of stopping.
-    #[arg(long)]
-    pub skip_bad: bool,
+    #[command(flatten)]
+    pub out: PredictArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
     /// Image files or folders (searched recursively).
@@ -42,60 +41,110 @@ pub struct ClassifyArgs {
 
 /// Runs `classify`.
 pub fn run(a: ClassifyArgs) -> Result<()> {
-    let labels_text = std::fs::read_to_string(&a.labels).map_err(|e| Error::io(&a.labels, e))?;
-    let labels = LabelSet::parse(&labels_text, &a.labels.display().to_string())?;
-    let templates = if a.templates.is_empty() { vec![DEFAULT_TEMPLATE.to_string()] } else { a.templates.clone() };
-    let prompts = zeroshot::prompts(&labels, &templates)?;
+    let head = a.head.as_deref().map(read_head).transpose()?;
+    let labels = match (&a.labels, &head) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+            LabelSet::parse(&text, &path.display().to_string())?
+        }
+        (None, Some(h)) => LabelSet::from_names(h.info.labels.clone())?,
+        (None, None) => return Err(Error::usage("--labels FILE is needed (or --head FILE, which carries its labels)")),
+    };
+    if let Some(h) = &head {
+        check_head(h, &labels, &a)?;
+    }
+    let templates = match &head {
+        Some(h) => h.info.templates.clone(),
+        None if a.templates.is_empty() => vec![DEFAULT_TEMPLATE.to_string()],
+        None => a.templates.clone(),
+    };
     let paths = image_paths(&a.paths)?;
 
     let device = a.device.device()?;
-    let clip = crate::load::native::clip(&a.model, &device, Towers::Both)?;
-    let text = pollster::block_on(clip.embed_texts(&prompts))?;
-    let scale = pollster::block_on(clip.logit_scale())?;
-
-    let bar = progress(paths.len(), "classifying");
-    let mut kept = Vec::with_capacity(paths.len());
-    let mut embeds = Vec::with_capacity(paths.len());
-    for chunk in paths.chunks(IMAGE_BATCH) {
-        let mut imgs = Vec::with_capacity(chunk.len());
-        for p in chunk {
-            match image::open(p) {
-                Ok(img) => {
-                    imgs.push(img);
-                    kept.push(p.clone());
-                }
-                Err(e) if a.skip_bad => bar.suspend(|| eprintln!("warning: skipped {e}")),
-                Err(e) => return Err(e),
-            }
-        }
-        let refs: Vec<_> = imgs.iter().collect();
-        embeds.extend(pollster::block_on(clip.embed_images(&refs))?);
-        bar.inc(chunk.len() as u64);
-    }
-    bar.finish_and_clear();
-
-    let n = labels.names.len();
+    let towers = if head.is_some() { Towers::Vision } else { Towers::Both };
+    let clip = crate::load::native::clip(&a.model, &device, towers)?;
+    let (kept, embeds) = embed_images(&clip, &paths, a.out.skip_bad, "classifying")?;
     let truth: Vec<Option<usize>> = kept.iter().map(|p| labels.truth_of(p)).collect();
-    let score = |tpl: &[usize]| zeroshot::score(&embeds, &text, n, tpl, scale);
-    let all: Vec<usize> = (0..templates.len()).collect();
-    let probs = score(&all);
-    let predictions: Vec<_> = kept
+
+    let out = match &head {
+        Some(h) => {
+            if let Some(bad) = embeds.first().filter(|e| e.len() != h.classifier.dim()) {
+                return Err(Error::usage(format!(
+                    "{}: the head takes {}-dimensional embeddings, {} gives {}: it was fitted on another CLIP ({})",
+                    a.head.as_ref().map_or(String::new(), |p| p.display().to_string()),
+                    h.classifier.dim(),
+                    a.model.display(),
+                    bad.len(),
+                    h.info.model
+                )));
+            }
+            let probs: Vec<Vec<f32>> = embeds.iter().map(|e| h.classifier.probabilities(e)).collect();
+            let mut out = report(&templates, &labels, &kept, &probs, &truth, a.out.top_k);
+            out["head"] = json!({ "method": h.info.method, "file": a.head.as_ref().map(|p| p.display().to_string()), "shots": h.info.shots });
+            out
+        }
+        None => {
+            let prompts = zeroshot::prompts(&labels, &templates)?;
+            let text = pollster::block_on(clip.embed_texts(&prompts))?;
+            let scale = pollster::block_on(clip.logit_scale())?;
+            let n = labels.names.len();
+            let score = |tpl: &[usize]| zeroshot::score(&embeds, &text, n, tpl, scale);
+            let all: Vec<usize> = (0..templates.len()).collect();
+            let mut out = report(&templates, &labels, &kept, &score(&all), &truth, a.out.top_k);
+            if a.compare {
+                out["per_template"] = templates
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| json!({ "template": t, "accuracy": zeroshot::accuracy(&score(&[i]), &truth) }))
+                    .collect();
+            }
+            out
+        }
+    };
+    print_json(&out)
+}
+
+/// `classify`'s JSON: templates, labels, each image's probabilities and top labels, accuracy.
+pub fn report(
+    templates: &[String],
+    labels: &LabelSet,
+    images: &[PathBuf],
+    probs: &[Vec<f32>],
+    truth: &[Option<usize>],
+    top_k: usize,
+) -> serde_json::Value {
+    let predictions: Vec<_> = images
         .iter()
-        .zip(&probs)
-        .map(|(p, pr)| json!({ "image": p.display().to_string(), "probs": pr, "top": zeroshot::top_k(pr, &labels, a.top_k) }))
+        .zip(probs)
+        .map(|(p, pr)| json!({ "image": p.display().to_string(), "probs": pr, "top": zeroshot::top_k(pr, labels, top_k) }))
         .collect();
-    let mut out = json!({
+    json!({
         "templates": templates,
         "labels": labels.names,
         "predictions": predictions,
-        "accuracy": zeroshot::accuracy(&probs, &truth),
-    });
-    if a.compare {
-        out["per_template"] = templates
-            .iter()
-            .enumerate()
-            .map(|(i, t)| json!({ "template": t, "accuracy": zeroshot::accuracy(&score(&[i]), &truth) }))
-            .collect();
+        "accuracy": zeroshot::accuracy(probs, truth),
+    })
+}
+
+fn read_head(path: &std::path::Path) -> Result<Head> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    head::from_bytes(&bytes, &path.display().to_string())
+}
+
+fn check_head(h: &Head, labels: &LabelSet, a: &ClassifyArgs) -> Result<()> {
+    let file = a.head.as_ref().map_or(String::new(), |p| p.display().to_string());
+    if !a.templates.is_empty() || a.compare {
+        return Err(Error::usage(format!(
+            "{file}: a head is a fitted classifier with its own templates ({}); --template and --compare do not apply to it",
+            h.info.templates.join(" | ")
+        )));
     }
-    print_json(&out)
+    if labels.names != h.info.labels {
+        return Err(Error::usage(format!(
+            "{file}: the head was fitted for the labels [{}], the labels file gives [{}]",
+            h.info.labels.join(", "),
+            labels.names.join(", ")
+        )));
+    }
+    Ok(())
 }

@@ -8,6 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::device;
 use crate::error::{Error, Result};
+use crate::image;
+use crate::task::embed::{Clip, IMAGE_BATCH};
 
 /// `--backend`.
 #[derive(Args, Debug, Clone)]
@@ -22,6 +24,17 @@ impl DeviceArgs {
     pub fn device(&self) -> Result<burn::tensor::Device> {
         device::init_named(&self.backend)
     }
+}
+
+/// What `classify` and `fewshot` share about their predictions.
+#[derive(Args, Debug, Clone)]
+pub struct PredictArgs {
+    /// How many labels to list under "top" per image.
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Skip images that cannot be decoded (with a warning) instead of stopping.
+    #[arg(long)]
+    pub skip_bad: bool,
 }
 
 /// File extensions picked up when a folder is given.
@@ -105,6 +118,33 @@ pub fn progress(len: usize, what: &str) -> ProgressBar {
     );
     bar.set_message(what.to_string());
     bar
+}
+
+/// Decodes and embeds images in batches with a progress bar: the files kept and their
+/// normalised embeddings. With `skip_bad` an image that cannot be decoded is skipped with a
+/// warning; without, it stops everything.
+pub fn embed_images(clip: &Clip, paths: &[PathBuf], skip_bad: bool, what: &str) -> Result<(Vec<PathBuf>, Vec<Vec<f32>>)> {
+    let bar = progress(paths.len(), what);
+    let mut kept = Vec::with_capacity(paths.len());
+    let mut embeds = Vec::with_capacity(paths.len());
+    for chunk in paths.chunks(IMAGE_BATCH) {
+        let mut imgs = Vec::with_capacity(chunk.len());
+        for p in chunk {
+            match image::open(p) {
+                Ok(img) => {
+                    imgs.push(img);
+                    kept.push(p.clone());
+                }
+                Err(e) if skip_bad => bar.suspend(|| eprintln!("warning: skipped {e}")),
+                Err(e) => return Err(e),
+            }
+        }
+        let refs: Vec<_> = imgs.iter().collect();
+        embeds.extend(pollster::block_on(clip.embed_images(&refs))?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok((kept, embeds))
 }
 
 /// Prints a JSON value on stdout.

@@ -5,6 +5,7 @@ pub mod classify;
 pub mod common;
 pub mod embed;
 pub mod eval;
+pub mod fewshot;
 pub mod figure;
 pub mod params;
 pub mod score;
@@ -29,6 +30,8 @@ pub enum Command {
     Embed(embed::EmbedArgs),
     /// Zero-shot classify images against labels and prompt templates; JSON on stdout.
     Classify(classify::ClassifyArgs),
+    /// Fit few-shot classifiers (Tip-Adapter, linear probe) on k labelled images per class.
+    Fewshot(fewshot::FewshotArgs),
     /// Caption images with a CLIP encoder, a GPT-2 decoder and a PEFT checkpoint.
     Caption(caption::CaptionArgs),
     /// Parameter counts (total, trainable) of the full-size captioner for each PEFT method.
@@ -47,6 +50,7 @@ pub fn run() -> Result<()> {
     match cli.command {
         Command::Embed(a) => embed::run(a),
         Command::Classify(a) => classify::run(a),
+        Command::Fewshot(a) => fewshot::run(a),
         Command::Caption(a) => caption::run(a),
         Command::Params(a) => params::run(a),
         Command::Eval(a) => eval::run(a),

@@ -2,6 +2,7 @@
 
 pub mod caption;
 pub mod embed;
+pub mod fewshot;
 pub mod generate;
 pub mod heatmap;
 pub mod metrics;

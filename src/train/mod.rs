@@ -14,7 +14,7 @@ pub mod config;
 pub mod data;
 pub mod lock;
 pub mod plot;
-pub mod rng;
+pub use crate::rng;
 pub mod runlog;
 pub mod trainer;
 

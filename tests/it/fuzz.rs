@@ -218,6 +218,7 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
             let ann = read(f.join("cider/annotations.json"));
             vec![ann[..ann.len().min(2000)].to_vec(), read(f.join("cider/pred.json"))]
         }
+        "head" => crate::fewshot::head_seeds(),
         other => panic!("no seeds for target {other}"),
     }
 }

@@ -6,6 +6,7 @@ mod bad_input;
 pub mod caption_parity;
 pub mod cli;
 mod clip_parity;
+pub mod fewshot;
 mod common;
 mod fuzz;
 pub mod hostile;

@@ -1,0 +1,190 @@
+//! `glimpse fewshot`: fit few-shot classifiers (Tip-Adapter's cache model, CLIP's linear probe)
+//! on k labelled images per class, and report them next to zero-shot on a test set.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::classify::report;
+use super::common::{DeviceArgs, PredictArgs, embed_images, image_paths, print_json, progress};
+use crate::error::{Error, Result};
+use crate::model::clip::Towers;
+use crate::task::fewshot::head::{self, HeadInfo};
+use crate::task::fewshot::probe::{self, LinearProbe};
+use crate::task::fewshot::{Classifier, Method, cache, pick_shots};
+use crate::task::zeroshot::{self, DEFAULT_TEMPLATE, LabelSet};
+
+/// Arguments of `fewshot`.
+#[derive(Args, Debug)]
+pub struct FewshotArgs {
+    /// HF CLIP model folder (config.json, model.safetensors, ...).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Labels: one per line, a JSON array, or an id2label.json ({"0": "name", ...}).
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// Labelled training images or folders (labels from `{id}_{n}` file names or folders named
+    /// for a label); `--shots` of each class are picked from them.
+    #[arg(long, num_args = 1.., required = true)]
+    pub train: Vec<PathBuf>,
+    /// Test images or folders: predicted with the few-shot classifier; those whose label is
+    /// known are scored.
+    #[arg(long, num_args = 1.., required = true)]
+    pub test: Vec<PathBuf>,
+    /// Labelled images per class to fit on, picked at random (see --seed) from --train.
+    #[arg(long)]
+    pub shots: usize,
+    /// Few-shot method: tip (Tip-Adapter's cache model) or probe (linear probe); repeatable.
+    /// The first one gives "predictions" and is what --save writes. Default: tip, then probe.
+    #[arg(long = "method")]
+    pub methods: Vec<Method>,
+    /// Prompt template with `{}` for the label (repeatable: several form one ensemble, and each
+    /// is also scored on its own).
+    #[arg(long = "template")]
+    pub templates: Vec<String>,
+    /// Seed of the pick of shots.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The linear probe's inverse regularisation strength C (as scikit-learn's); default:
+    /// chosen by cross-validation on the labelled images.
+    #[arg(long = "probe-c")]
+    pub probe_c: Option<f64>,
+    /// Write the first method's classifier (on the ensemble of templates) here, for
+    /// `classify --head` and the page.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: PredictArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+/// Runs `fewshot`.
+pub fn run(a: FewshotArgs) -> Result<()> {
+    let labels_text = std::fs::read_to_string(&a.labels).map_err(|e| Error::io(&a.labels, e))?;
+    let labels = LabelSet::parse(&labels_text, &a.labels.display().to_string())?;
+    let templates = if a.templates.is_empty() { vec![DEFAULT_TEMPLATE.to_string()] } else { a.templates.clone() };
+    let methods = if a.methods.is_empty() { vec![Method::Tip, Method::Probe] } else { a.methods.clone() };
+    let prompts = zeroshot::prompts(&labels, &templates)?;
+    let (train_paths, test_paths) = (image_paths(&a.train)?, image_paths(&a.test)?);
+
+    let device = a.device.device()?;
+    let clip = crate::load::native::clip(&a.model, &device, Towers::Both)?;
+    let text = pollster::block_on(clip.embed_texts(&prompts))?;
+    let scale = pollster::block_on(clip.logit_scale())?;
+    let (train_kept, train_embeds) = embed_images(&clip, &train_paths, a.out.skip_bad, "embedding the training images")?;
+    let (test_kept, test_embeds) = embed_images(&clip, &test_paths, a.out.skip_bad, "embedding the test images")?;
+
+    let pool_truth: Vec<Option<usize>> = train_kept.iter().map(|p| labels.truth_of(p)).collect();
+    if let Some(i) = pool_truth.iter().position(Option::is_none) {
+        return Err(Error::usage(format!(
+            "{}: a training image must say its label: name it `{{id}}_{{n}}` with an id of {} or put it in a folder named for its label",
+            train_kept[i].display(),
+            a.labels.display()
+        )));
+    }
+    let picked = pick_shots(&pool_truth, &labels.names, a.shots, a.seed)?;
+    let keys: Vec<Vec<f32>> = picked.iter().map(|&i| train_embeds[i].clone()).collect();
+    let y: Vec<usize> = picked.iter().map(|&i| pool_truth[i].expect("checked above")).collect();
+    let truth: Vec<Option<usize>> = test_kept.iter().map(|p| labels.truth_of(p)).collect();
+    let n = labels.names.len();
+    let accuracy = |probs: &[Vec<f32>]| zeroshot::accuracy(probs, &truth);
+    let predict = |c: &Classifier| -> Vec<Vec<f32>> { test_embeds.iter().map(|e| c.probabilities(e)).collect() };
+
+    // One row per template, then the ensemble: zero-shot and the cache model on its classifier.
+    let all: Vec<usize> = (0..templates.len()).collect();
+    let mut rows: Vec<(Value, Vec<usize>)> = templates.iter().enumerate().map(|(i, t)| (json!(t), vec![i])).collect();
+    if templates.len() > 1 {
+        rows.push((json!("ensemble"), all.clone()));
+    }
+    let ensemble_text = zeroshot::class_embeddings(&text, n, &all);
+    let mut table = Vec::with_capacity(rows.len());
+    for (name, tpl) in &rows {
+        let classes = zeroshot::class_embeddings(&text, n, tpl);
+        let zs = zeroshot::score(&test_embeds, &text, n, tpl, scale);
+        let mut row = json!({ "template": name, "zero_shot": accuracy(&zs) });
+        if methods.contains(&Method::Tip) {
+            let (model, search) = cache::fit(classes, scale, keys.clone(), y.clone());
+            row["tip"] = json!({ "accuracy": accuracy(&predict(&Classifier::Tip(model))), "alpha": search.alpha, "beta": search.beta,
+                                 "loo_accuracy": search.loo_accuracy });
+        }
+        table.push(row);
+    }
+
+    let mut fitted: Vec<(Method, Classifier, Value)> = Vec::new();
+    for &m in &methods {
+        if fitted.iter().any(|f| f.0 == m) {
+            continue;
+        }
+        match m {
+            Method::Tip => {
+                let (model, search) = cache::fit(ensemble_text.clone(), scale, keys.clone(), y.clone());
+                fitted.push((m, Classifier::Tip(model), serde_json::to_value(search).unwrap_or_default()));
+            }
+            Method::Probe => {
+                let start = LinearProbe::zero_shot(&ensemble_text, scale);
+                let (fit, info) = match a.probe_c {
+                    Some(c) => {
+                        let (p, r) = pollster::block_on(probe::fit(&device, &keys, &y, &start, c))?;
+                        (p, json!({ "c": c, "chosen_by": "--probe-c", "fit": r }))
+                    }
+                    None => {
+                        let bar = progress(probe::C_GRID.len() * 5 + 1, "fitting the linear probe");
+                        let mut tick = |done: usize, total: usize| {
+                            bar.set_length(total as u64);
+                            bar.set_position(done as u64);
+                        };
+                        let (p, r, cv) = pollster::block_on(probe::fit_cross_validated(&device, &keys, &y, &start, &mut tick))?;
+                        bar.finish_and_clear();
+                        let chosen_by = if cv.folds >= 2 { "cross-validation" } else { "one shot per class: nothing to cross-validate, sklearn's default" };
+                        (p, json!({ "c": cv.c, "chosen_by": chosen_by, "folds": cv.folds, "cv": cv.grid, "fit": r }))
+                    }
+                };
+                fitted.push((m, Classifier::Linear(fit), info));
+            }
+        }
+    }
+
+    let (first, classifier, _) = &fitted[0];
+    let probs = predict(classifier);
+    let mut out = report(&templates, &labels, &test_kept, &probs, &truth, a.out.top_k);
+    let methods_json: serde_json::Map<String, Value> = fitted
+        .iter()
+        .map(|(m, c, info)| {
+            let mut v = info.clone();
+            v["accuracy"] = json!(accuracy(&predict(c)));
+            (m.to_string(), v)
+        })
+        .collect();
+    out["zero_shot_accuracy"] = json!(accuracy(&zeroshot::score(&test_embeds, &text, n, &all, scale)));
+    out["fewshot"] = json!({
+        "method": first.to_string(),
+        "shots": a.shots,
+        "seed": a.seed,
+        "train": picked.iter().map(|&i| train_kept[i].display().to_string()).collect::<Vec<_>>(),
+        "methods": methods_json,
+    });
+    out["per_template"] = Value::Array(table);
+    if let Some(path) = &a.save {
+        let info = HeadInfo {
+            format: head::FORMAT,
+            method: first.to_string(),
+            labels: labels.names.clone(),
+            templates: templates.clone(),
+            shots: a.shots,
+            seed: a.seed,
+            model: a.model.file_name().map_or_else(|| a.model.display().to_string(), |f| f.to_string_lossy().into_owned()),
+            scale: None,
+            alpha: None,
+            beta: None,
+            c: None,
+        };
+        let bytes = head::to_bytes(classifier, info)?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+        out["fewshot"]["saved"] = json!(path.display().to_string());
+    }
+    print_json(&out)
+}
