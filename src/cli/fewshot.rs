@@ -100,14 +100,19 @@ pub fn run(a: FewshotArgs) -> Result<()> {
     }
     let ensemble_text = zeroshot::class_embeddings(&text, n, &all);
     let mut table = Vec::with_capacity(rows.len());
+    let mut ensemble_tip = None;
     for (name, tpl) in &rows {
         let classes = zeroshot::class_embeddings(&text, n, tpl);
         let zs = zeroshot::score(&test_embeds, &text, n, tpl, scale);
         let mut row = json!({ "template": name, "zero_shot": accuracy(&zs) });
         if methods.contains(&Method::Tip) {
             let (model, search) = cache::fit(classes, scale, keys.clone(), y.clone());
-            row["tip"] = json!({ "accuracy": accuracy(&predict(&Classifier::Tip(model))), "alpha": search.alpha, "beta": search.beta,
+            let tip = Classifier::Tip(model);
+            row["tip"] = json!({ "accuracy": accuracy(&predict(&tip)), "alpha": search.alpha, "beta": search.beta,
                                  "loo_accuracy": search.loo_accuracy });
+            if *tpl == all {
+                ensemble_tip = Some((tip, search));
+            }
         }
         table.push(row);
     }
@@ -119,8 +124,8 @@ pub fn run(a: FewshotArgs) -> Result<()> {
         }
         match m {
             Method::Tip => {
-                let (model, search) = cache::fit(ensemble_text.clone(), scale, keys.clone(), y.clone());
-                fitted.push((m, Classifier::Tip(model), serde_json::to_value(search).unwrap_or_default()));
+                let (tip, search) = ensemble_tip.take().expect("the table's last row is the ensemble");
+                fitted.push((m, tip, serde_json::to_value(search).unwrap_or_default()));
             }
             Method::Probe => {
                 let start = LinearProbe::zero_shot(&ensemble_text, scale);
@@ -167,19 +172,8 @@ pub fn run(a: FewshotArgs) -> Result<()> {
     });
     out["per_template"] = Value::Array(table);
     if let Some(path) = &a.save {
-        let info = HeadInfo {
-            format: head::FORMAT,
-            method: first.to_string(),
-            labels: labels.names.clone(),
-            templates: templates.clone(),
-            shots: a.shots,
-            seed: a.seed,
-            model: a.model.file_name().map_or_else(|| a.model.display().to_string(), |f| f.to_string_lossy().into_owned()),
-            scale: None,
-            alpha: None,
-            beta: None,
-            c: None,
-        };
+        let model = a.model.file_name().map_or_else(|| a.model.display().to_string(), |f| f.to_string_lossy().into_owned());
+        let info = HeadInfo::new(labels.names.clone(), templates.clone(), a.shots, a.seed, model);
         let bytes = head::to_bytes(classifier, info)?;
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;

@@ -248,19 +248,7 @@ fn too_few_shots_and_unlabelled_training_images_are_named() {
 pub fn head_seeds() -> Vec<Vec<u8>> {
     use glimpse::task::fewshot::head::{HeadInfo, to_bytes};
     use glimpse::task::fewshot::Classifier;
-    let info = HeadInfo {
-        format: 1,
-        method: String::new(),
-        labels: vec!["cat".into(), "dog".into()],
-        templates: vec!["a photo of a {}".into()],
-        shots: 1,
-        seed: 0,
-        model: "clip_a".into(),
-        scale: None,
-        alpha: None,
-        beta: None,
-        c: None,
-    };
+    let info = HeadInfo::new(vec!["cat".into(), "dog".into()], vec!["a photo of a {}".into()], 1, 0, "clip_a".into());
     let tip = CacheModel { text: vec![vec![1.0, 0.0], vec![0.0, 1.0]], scale: 10.0, keys: vec![vec![0.6, 0.8], vec![0.8, 0.6]], labels: vec![1, 0], alpha: 1.0, beta: 5.0 };
     let probe = LinearProbe { weight: vec![vec![1.0, 2.0], vec![3.0, 4.0]], bias: vec![0.5, -0.5], c: 10.0 };
     vec![to_bytes(&Classifier::Tip(tip), info.clone()).unwrap(), to_bytes(&Classifier::Linear(probe), info).unwrap()]

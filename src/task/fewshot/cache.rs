@@ -65,6 +65,11 @@ pub(super) fn softmax(logits: &[f64]) -> Vec<f64> {
     e.iter().map(|x| x / sum).collect()
 }
 
+/// Index of the largest value (first on ties).
+pub(super) fn argmax(v: &[f64]) -> usize {
+    v.iter().enumerate().fold(0, |b, (j, &x)| if x > v[b] { j } else { b })
+}
+
 /// `scale * f T^T`.
 fn zero_shot_logits(f: &[f32], text: &[Vec<f32>], scale: f32) -> Vec<f64> {
     text.iter().map(|t| f64::from(scale) * dot(f, t)).collect()
@@ -108,8 +113,7 @@ impl CacheModel {
         let mut nll = 0.0;
         for (i, (k, &c)) in self.keys.iter().zip(&self.labels).enumerate() {
             let p = softmax(&self.logits_with(k, alpha, beta, Some(i)));
-            let best = p.iter().enumerate().fold(0, |b, (j, &x)| if x > p[b] { j } else { b });
-            right += usize::from(best == c);
+            right += usize::from(argmax(&p) == c);
             nll -= p[c].ln();
         }
         let n = self.keys.len().max(1) as f64;

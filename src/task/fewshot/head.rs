@@ -54,6 +54,13 @@ pub struct HeadInfo {
     pub c: Option<f64>,
 }
 
+impl HeadInfo {
+    /// What a head is fitted for; the method and its numbers are filled in by [`to_bytes`].
+    pub fn new(labels: Vec<String>, templates: Vec<String>, shots: usize, seed: u64, model: String) -> Self {
+        Self { format: FORMAT, method: String::new(), labels, templates, shots, seed, model, scale: None, alpha: None, beta: None, c: None }
+    }
+}
+
 /// A loaded head: the classifier and what it says about itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Head {
@@ -201,19 +208,7 @@ mod tests {
     use super::*;
 
     fn info() -> HeadInfo {
-        HeadInfo {
-            format: 0,
-            method: String::new(),
-            labels: vec!["a".into(), "b".into()],
-            templates: vec!["a photo of a {}".into()],
-            shots: 1,
-            seed: 0,
-            model: "clip".into(),
-            scale: None,
-            alpha: None,
-            beta: None,
-            c: None,
-        }
+        HeadInfo::new(vec!["a".into(), "b".into()], vec!["a photo of a {}".into()], 1, 0, "clip".into())
     }
 
     #[test]

@@ -16,7 +16,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Serialize;
 
-use super::cache::softmax;
+use super::cache::{argmax, softmax};
 pub use super::linear::LinearProbe;
 use super::lbfgs::{Lbfgs, Next, Options, Stop};
 use crate::error::{Error, Result};
@@ -195,8 +195,7 @@ pub async fn fit_cross_validated(
                 at = problem.fit(&at, c).await?.0;
                 for i in (0..y.len()).filter(|&i| fold[i] == f) {
                     let p = softmax(&at.logits(&x[i]));
-                    let best = p.iter().enumerate().fold(0, |b, (j, &v)| if v > p[b] { j } else { b });
-                    right[gi] += usize::from(best == y[i]);
+                    right[gi] += usize::from(argmax(&p) == y[i]);
                     nll[gi] -= p[y[i]].max(1e-300).ln();
                 }
                 progress(f * C_GRID.len() + gi + 1, total);
