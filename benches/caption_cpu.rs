@@ -10,7 +10,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use glimpse::hf::{ClipConfig, EncoderConfig, Gpt2Config, Weights};
 use glimpse::model::captioner::{Captioner, CaptionerConfig};
 use glimpse::task::embed::read_vec;
-use glimpse::task::generate::{GenerateConfig, generate};
+use glimpse::task::generate::{GenerateConfig, generate, unwatched};
 
 #[path = "common/machine.rs"]
 mod machine;
@@ -36,7 +36,7 @@ fn main() {
             let _ = pollster::block_on(read_vec(enc.clone())).unwrap();
             te.push(t.elapsed().as_secs_f64());
             let t = Instant::now();
-            let cap = pollster::block_on(generate(&model.decoder, enc, &g)).unwrap();
+            let cap = pollster::block_on(generate(&model.decoder, enc, &g, &mut unwatched())).unwrap();
             assert_eq!(cap.tokens.len(), tokens + 1);
             td.push(t.elapsed().as_secs_f64());
         }

@@ -96,6 +96,10 @@ pub enum Error {
     #[error("device: {0}")]
     Device(String),
 
+    /// The work was stopped by whoever asked for it (a caption whose settings changed).
+    #[error("cancelled")]
+    Cancelled,
+
     /// A file declares a tensor larger than the model it is loaded for can hold (checked from
     /// the header or pickle, before the tensor's bytes are read).
     #[error(
@@ -173,6 +177,7 @@ impl Error {
             Self::Device(m) if is_out_of_memory(m) => ErrorKind::OutOfMemory,
             Self::Device(_) => ErrorKind::Device,
             Self::Internal(_) => ErrorKind::Internal,
+            Self::Cancelled => ErrorKind::Cancelled,
         }
     }
 
@@ -207,6 +212,8 @@ pub enum ErrorKind {
     Io,
     /// A bug in glimpse.
     Internal,
+    /// Stopped on request: nothing to report.
+    Cancelled,
 }
 
 impl ErrorKind {
@@ -221,6 +228,7 @@ impl ErrorKind {
             Self::Device => "device",
             Self::Io => "io",
             Self::Internal => "internal",
+            Self::Cancelled => "cancelled",
         }
     }
 }

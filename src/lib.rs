@@ -27,6 +27,7 @@ pub mod image;
 pub mod load;
 pub mod model;
 pub mod rng;
+pub mod render;
 pub mod task;
 pub mod tokenize;
 
@@ -35,8 +36,6 @@ pub mod web;
 
 #[cfg(feature = "native")]
 pub mod cli;
-#[cfg(feature = "native")]
-pub mod render;
 #[cfg(feature = "native")]
 pub mod train;
 

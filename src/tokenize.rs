@@ -298,4 +298,32 @@ impl Gpt2Tokenizer {
     pub fn pieces(&self, ids: &[u32]) -> Result<Vec<String>> {
         ids.iter().map(|&i| self.decode(&[i])).collect()
     }
+
+    /// The ids grouped into whole characters: byte-level BPE splits some characters (accented
+    /// letters, CJK, emoji) over several tokens, each of which alone decodes to U+FFFD. Each
+    /// group is the shortest run from its first id (at most [`MAX_CHIP_TOKENS`]) that decodes
+    /// without U+FFFD, or one id where none does: `(text, first id, one past the last)`.
+    pub fn chips(&self, ids: &[u32]) -> Result<Vec<(String, usize, usize)>> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < ids.len() {
+            let mut group = (self.decode(&ids[i..=i])?, i, i + 1);
+            if group.0.contains('\u{FFFD}') {
+                for end in i + 2..=(i + MAX_CHIP_TOKENS).min(ids.len()) {
+                    let text = self.decode(&ids[i..end])?;
+                    if !text.contains('\u{FFFD}') {
+                        group = (text, i, end);
+                        break;
+                    }
+                }
+            }
+            i = group.2;
+            out.push(group);
+        }
+        Ok(out)
+    }
 }
+
+/// The most tokens one chip merges (a UTF-8 character has at most 4 bytes; GPT-2 never splits
+/// one over more tokens than bytes).
+pub const MAX_CHIP_TOKENS: usize = 4;

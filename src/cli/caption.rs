@@ -12,7 +12,7 @@ use crate::image;
 use crate::load::native;
 use crate::load::{CaptionerSpec, LoadedCaptioner};
 use crate::task::caption::CaptionPipeline;
-use crate::task::generate::{GenerateConfig, Overrides};
+use crate::task::generate::{GenerateConfig, Overrides, unwatched};
 
 /// Arguments of `caption`.
 #[derive(Args, Debug)]
@@ -96,10 +96,10 @@ pub fn run(a: CaptionArgs) -> Result<()> {
     let mut details = BTreeMap::new();
     for p in &paths {
         let seen = pipeline.seen(&image::open(p)?);
-        let out = pollster::block_on(pipeline.caption_seen(&seen, &cfg))?;
+        let out = pollster::block_on(pipeline.caption_seen(&seen, &cfg, &mut unwatched()))?;
         let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("image").to_string();
         if let Some(d) = &a.attention_dir {
-            let fig = super::figure::attention_figure(&seen, &out.words, &out.attention, out.grid[0]);
+            let fig = crate::task::figure::attention_figure(&seen, &out.words, &out.attention, out.grid[0]);
             let file = d.join(format!("{stem}.png"));
             fig.save(&file).map_err(|e| Error::image(file.display().to_string(), e.to_string()))?;
         }

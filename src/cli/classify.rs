@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::json;
 
-use super::common::{DeviceArgs, PredictArgs, embed_images, image_paths, print_json};
+use super::common::{DeviceArgs, PredictArgs, embed_images, image_paths, names, print_json};
 use crate::error::{Error, Result};
 use crate::model::clip::Towers;
 use crate::task::fewshot::head::{self, Head};
@@ -79,7 +79,7 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
                 )));
             }
             let probs: Vec<Vec<f32>> = embeds.iter().map(|e| h.classifier.probabilities(e)).collect();
-            let mut out = report(&templates, &labels, &kept, &probs, &truth, a.out.top_k);
+            let mut out = zeroshot::report(&templates, &labels, &names(&kept), &probs, &truth, a.out.top_k);
             out["head"] = json!({ "method": h.info.method, "file": a.head.as_ref().map(|p| p.display().to_string()), "shots": h.info.shots });
             out
         }
@@ -90,7 +90,7 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
             let n = labels.names.len();
             let score = |tpl: &[usize]| zeroshot::score(&embeds, &text, n, tpl, scale);
             let all: Vec<usize> = (0..templates.len()).collect();
-            let mut out = report(&templates, &labels, &kept, &score(&all), &truth, a.out.top_k);
+            let mut out = zeroshot::report(&templates, &labels, &names(&kept), &score(&all), &truth, a.out.top_k);
             if a.compare {
                 out["per_template"] = templates
                     .iter()
@@ -102,28 +102,6 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
         }
     };
     print_json(&out)
-}
-
-/// `classify`'s JSON: templates, labels, each image's probabilities and top labels, accuracy.
-pub fn report(
-    templates: &[String],
-    labels: &LabelSet,
-    images: &[PathBuf],
-    probs: &[Vec<f32>],
-    truth: &[Option<usize>],
-    top_k: usize,
-) -> serde_json::Value {
-    let predictions: Vec<_> = images
-        .iter()
-        .zip(probs)
-        .map(|(p, pr)| json!({ "image": p.display().to_string(), "probs": pr, "top": zeroshot::top_k(pr, labels, top_k) }))
-        .collect();
-    json!({
-        "templates": templates,
-        "labels": labels.names,
-        "predictions": predictions,
-        "accuracy": zeroshot::accuracy(probs, truth),
-    })
 }
 
 fn read_head(path: &std::path::Path) -> Result<Head> {

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::classify::report;
-use super::common::{DeviceArgs, PredictArgs, embed_images, image_paths, print_json, progress};
+use super::common::{DeviceArgs, PredictArgs, embed_images, image_paths, names, print_json, progress};
 use crate::error::{Error, Result};
 use crate::model::clip::Towers;
 use crate::task::fewshot::head::{self, HeadInfo};
@@ -153,7 +152,7 @@ pub fn run(a: FewshotArgs) -> Result<()> {
 
     let (first, classifier, _) = &fitted[0];
     let probs = predict(classifier);
-    let mut out = report(&templates, &labels, &test_kept, &probs, &truth, a.out.top_k);
+    let mut out = zeroshot::report(&templates, &labels, &names(&test_kept), &probs, &truth, a.out.top_k);
     let methods_json: serde_json::Map<String, Value> = fitted
         .iter()
         .map(|(m, c, info)| {

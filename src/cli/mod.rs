@@ -6,7 +6,6 @@ pub mod common;
 pub mod embed;
 pub mod eval;
 pub mod fewshot;
-pub mod figure;
 pub mod params;
 pub mod score;
 pub mod train;

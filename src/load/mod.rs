@@ -3,7 +3,7 @@
 //! The loader ([`driver::Loader`] running a sequence of [`models`]) says what it needs next: a
 //! config's text, a byte range of a named file, the tail of a zip ([`request::Request`]). A
 //! transport answers: the local file system natively ([`native`]), fetch + Cache API + dropped
-//! files in the page (`www/worker.js`, through `web.rs`). All file policy (which files to try,
+//! files in the page (`www/worker.js`, through `web/`). All file policy (which files to try,
 //! the fallback from safetensors to `pytorch_model.bin`, sharded checkpoints, following a PEFT's
 //! base model, the bundled tokenizers, chunk planning) lives here.
 //!

@@ -5,6 +5,8 @@
 //! done on the host: WebGPU has no synchronous read-back, and the vocabulary row is small.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 
 use burn::tensor::Tensor;
 use serde::Serialize;
@@ -165,15 +167,33 @@ pub fn banned_tokens(seq: &[u32], n: usize) -> HashSet<u32> {
     grams.get(&seq[seq.len() + 1 - n..]).cloned().unwrap_or_default()
 }
 
-/// Decodes one image's encoder states `enc` `[1, src, n]`.
-pub async fn generate(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig) -> Result<Caption> {
+/// What a watcher answers after a step: resolves to `true` to go on, `false` to stop (the
+/// decoding then fails with [`Error::Cancelled`]). Awaiting it is also where a front end lets
+/// other work run between steps (the page answers higher-priority requests there).
+pub type StepAnswer = Pin<Box<dyn Future<Output = bool>>>;
+
+/// Called after every decoding step with the best sequence so far (start token first): the
+/// greedy sequence, or beam search's best running beam.
+pub type Watch<'a> = &'a mut dyn FnMut(&[u32]) -> StepAnswer;
+
+/// A watcher that lets decoding run to the end.
+pub fn unwatched() -> impl FnMut(&[u32]) -> StepAnswer {
+    |_| Box::pin(std::future::ready(true))
+}
+
+async fn ask(watch: &mut Watch<'_>, seq: &[u32]) -> Result<()> {
+    if watch(seq).await { Ok(()) } else { Err(Error::Cancelled) }
+}
+
+/// Decodes one image's encoder states `enc` `[1, src, n]`; `watch` sees every step.
+pub async fn generate(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig, mut watch: Watch<'_>) -> Result<Caption> {
     cfg.check(decoder)?;
     // The image's cross-attention keys/values, computed once for decoding and for the maps.
     let fresh = decoder.start(Some(enc)); // [1, h, src, dh] per layer
     let tokens = if cfg.beams == 1 {
-        greedy(decoder, fresh.clone(), cfg).await?
+        greedy(decoder, fresh.clone(), cfg, &mut watch).await?
     } else {
-        beam(decoder, fresh.select(&vec![0; cfg.beams]), cfg).await? // [beams, h, src, dh] per layer
+        beam(decoder, fresh.select(&vec![0; cfg.beams]), cfg, &mut watch).await? // [beams, h, src, dh] per layer
     };
     let attention = attention_maps(decoder, fresh, &tokens, cfg.eos).await?;
     Ok(Caption { tokens, attention })
@@ -187,7 +207,7 @@ async fn last_logits(decoder: &Gpt2, rows: &[Vec<u32>], cache: &mut DecoderCache
 }
 
 /// Greedy decoding from `cache`, fresh for one image.
-async fn greedy(decoder: &Gpt2, mut cache: DecoderCache, cfg: &GenerateConfig) -> Result<Vec<u32>> {
+async fn greedy(decoder: &Gpt2, mut cache: DecoderCache, cfg: &GenerateConfig, watch: &mut Watch<'_>) -> Result<Vec<u32>> {
     let mut seq = vec![cfg.start];
     let mut next = vec![cfg.start];
     for _ in 0..cfg.max_new_tokens {
@@ -200,6 +220,7 @@ async fn greedy(decoder: &Gpt2, mut cache: DecoderCache, cfg: &GenerateConfig) -
         if tok == cfg.eos {
             break;
         }
+        ask(watch, &seq).await?;
         next = vec![tok];
     }
     Ok(seq)
@@ -207,7 +228,7 @@ async fn greedy(decoder: &Gpt2, mut cache: DecoderCache, cfg: &GenerateConfig) -
 
 /// HF's beam search (`early_stopping=False`, one returned sequence), step for step.
 /// `cache`: fresh, one row per beam.
-async fn beam(decoder: &Gpt2, mut cache: DecoderCache, cfg: &GenerateConfig) -> Result<Vec<u32>> {
+async fn beam(decoder: &Gpt2, mut cache: DecoderCache, cfg: &GenerateConfig, watch: &mut Watch<'_>) -> Result<Vec<u32>> {
     const NEG: f64 = -1.0e9;
     let nb = cfg.beams;
     let keep = 2 * nb;
@@ -273,6 +294,7 @@ async fn beam(decoder: &Gpt2, mut cache: DecoderCache, cfg: &GenerateConfig) -> 
         if !improvable || hits.iter().all(|&h| h) {
             break;
         }
+        ask(watch, &running[0].0).await?;
     }
     Ok(finished.into_iter().next().map(|f| f.0).filter(|s| !s.is_empty()).unwrap_or_else(|| running.swap_remove(0).0))
 }

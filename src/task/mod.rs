@@ -3,6 +3,7 @@
 pub mod caption;
 pub mod embed;
 pub mod fewshot;
+pub mod figure;
 pub mod generate;
 pub mod heatmap;
 pub mod metrics;

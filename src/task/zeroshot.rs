@@ -67,16 +67,19 @@ impl LabelSet {
     /// The ground-truth label of an image file, when its name or folder says it:
     /// DLCV-style `{label_id}_{n}.png`, or a parent folder named like a label.
     pub fn truth_of(&self, path: &Path) -> Option<usize> {
+        self.truth_of_name(path).or_else(|| self.truth_of_folder(path))
+    }
+
+    /// The label a DLCV-style `{label_id}_{n}.png` name gives, by this set's ids.
+    pub fn truth_of_name(&self, path: &Path) -> Option<usize> {
         let stem = path.file_stem()?.to_str()?;
-        if let Some((id, rest)) = stem.split_once('_') {
-            if !rest.is_empty() {
-                if let Ok(id) = id.parse::<i64>() {
-                    if let Some(i) = self.ids.iter().position(|&x| x == id) {
-                        return Some(i);
-                    }
-                }
-            }
-        }
+        let (id, rest) = stem.split_once('_')?;
+        let id = id.parse::<i64>().ok().filter(|_| !rest.is_empty())?;
+        self.ids.iter().position(|&x| x == id)
+    }
+
+    /// The label a parent folder named like one gives (`city street` or `city_street`).
+    pub fn truth_of_folder(&self, path: &Path) -> Option<usize> {
         let folder = path.parent()?.file_name()?.to_str()?;
         self.names.iter().position(|n| n == folder || n.replace(' ', "_") == folder)
     }
@@ -184,6 +187,30 @@ pub fn counts(probs: &[Vec<f32>], truth: &[Option<usize>]) -> (usize, usize) {
 pub fn accuracy(probs: &[Vec<f32>], truth: &[Option<usize>]) -> Option<f64> {
     let (right, n) = counts(probs, truth);
     (n > 0).then(|| right as f64 / n as f64)
+}
+
+/// `classify`'s JSON (the CLI prints it, the page exports it): templates, labels, each image's
+/// probabilities and top `k` labels, and the accuracy over the images with a known label
+/// (`null` when none has one).
+pub fn report(
+    templates: &[String],
+    labels: &LabelSet,
+    images: &[String],
+    probs: &[Vec<f32>],
+    truth: &[Option<usize>],
+    k: usize,
+) -> serde_json::Value {
+    let predictions: Vec<_> = images
+        .iter()
+        .zip(probs)
+        .map(|(image, pr)| serde_json::json!({ "image": image, "probs": pr, "top": top_k(pr, labels, k) }))
+        .collect();
+    serde_json::json!({
+        "templates": templates,
+        "labels": labels.names,
+        "predictions": predictions,
+        "accuracy": accuracy(probs, truth),
+    })
 }
 
 /// Which prompts a row of the accuracy table scores.

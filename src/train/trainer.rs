@@ -25,7 +25,7 @@ use crate::model::captioner::{Captioner, CaptionerConfig};
 use crate::model::clip::Towers;
 use crate::model::peft::PeftCheckpoint;
 use crate::task::embed::{Clip, read_vec};
-use crate::task::generate::{GenerateConfig, generate};
+use crate::task::generate::{GenerateConfig, generate, unwatched};
 use crate::task::metrics::{cider_d, clip_score};
 use crate::tokenize::Gpt2Tokenizer;
 
@@ -405,7 +405,7 @@ pub fn validate(
             loss_sum += f64::from(pollster::block_on(read_vec(l))?[0]) * n as f64;
             loss_n += n;
         }
-        let cap = pollster::block_on(generate(&model.decoder, enc, &decoding))?;
+        let cap = pollster::block_on(generate(&model.decoder, enc, &decoding, &mut unwatched()))?;
         let text = tok.decode(cap.words(eos))?.trim().to_string();
         let stem = val.images[i].file_stem().and_then(|s| s.to_str()).unwrap_or("image").to_string();
         captions.push((stem, text));

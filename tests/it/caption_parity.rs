@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use glimpse::load::native::folders as files;
 use glimpse::model::captioner::{Captioner, CaptionerConfig};
 use glimpse::task::embed::read_vec;
-use glimpse::task::generate::{GenerateConfig, generate};
+use glimpse::task::generate::{GenerateConfig, StepAnswer, generate, unwatched};
 
 use crate::common::*;
 
@@ -88,7 +88,7 @@ pub fn check_captioner(name: &str, pixel_fixture: &str, load: &dyn Fn(&Device) -
         ] {
             for img in 0..2 {
                 let enc = model.encode(pixels(clip, img, &device));
-                let cap = block(generate(&model.decoder, enc, &cfg)).unwrap();
+                let cap = block(generate(&model.decoder, enc, &cfg, &mut unwatched())).unwrap();
                 assert_eq!(cap.tokens, ids(&json["sequences"][run][img]), "{}", what(&format!("{run} sequence of image {img}")));
                 assert_eq!(cap.attention.len(), cap.words(50256).len());
             }
@@ -137,7 +137,7 @@ fn peft_lora_matches_peft_and_merges() {
         assert_close(&format!("LoRA logits on {backend}"), &logits, &r("teacher_logits_sub"), TOL);
         assert_close(&format!("LoRA cross-attention on {backend}"), &cross[0], &r("cross_attention_0"), TOL);
         let enc = model.encode(pixels("clip_a", 0, &device));
-        let cap = block(generate(&model.decoder, enc.clone(), &GenerateConfig { max_new_tokens: 12, ..Default::default() })).unwrap();
+        let cap = block(generate(&model.decoder, enc.clone(), &GenerateConfig { max_new_tokens: 12, ..Default::default() }, &mut unwatched())).unwrap();
         assert_eq!(cap.tokens, ids(&json["greedy"]), "LoRA greedy on {backend}");
         // Merged LoRA gives the unmerged outputs.
         let mut c1 = model.decoder.start(Some(enc.clone()));
@@ -147,6 +147,42 @@ fn peft_lora_matches_peft_and_merges() {
         let mut c2 = merged_dec.start(Some(enc));
         let merged = block(read_vec(merged_dec.forward(&[teacher_ids], &mut c2, false).logits)).unwrap();
         assert_close(&format!("merged vs unmerged LoRA on {backend}"), &merged, &unmerged, 1e-5);
+    }
+}
+
+/// The page streams captions through the watcher: it sees every step's best sequence (greedy:
+/// the final sequence's prefixes; beams: sequences of growing length), the result is the
+/// unwatched one, and a watcher that says stop ends decoding with `Error::Cancelled`.
+#[test]
+fn watched_decoding_streams_steps_and_stops_on_request() {
+    let device = Device::default();
+    let (model, _) = load("clip_a", "gpt2_xattn", None, &device);
+    let enc = model.encode(pixels("clip_a", 0, &device));
+    for beams in [1, 3] {
+        let cfg = GenerateConfig { beams, max_new_tokens: 10, eos: u32::MAX, ..Default::default() };
+        let plain = block(generate(&model.decoder, enc.clone(), &cfg, &mut unwatched())).unwrap();
+        let mut seen: Vec<Vec<u32>> = Vec::new();
+        let mut watch = |seq: &[u32]| -> StepAnswer {
+            seen.push(seq.to_vec());
+            Box::pin(std::future::ready(true))
+        };
+        let watched = block(generate(&model.decoder, enc.clone(), &cfg, &mut watch)).unwrap();
+        assert_eq!(watched, plain, "watching changes nothing ({beams} beams)");
+        assert!(seen.len() >= 9, "one call per step but the last ({} for {beams} beams)", seen.len());
+        for (i, s) in seen.iter().enumerate() {
+            assert_eq!(s.len(), i + 2, "step {i}: start token plus i + 1 tokens");
+            if beams == 1 {
+                assert_eq!(s[..], plain.tokens[..s.len()], "greedy steps are prefixes of the caption");
+            }
+        }
+        let mut calls = 0;
+        let mut stop = |_: &[u32]| -> StepAnswer {
+            calls += 1;
+            Box::pin(std::future::ready(calls < 3))
+        };
+        let r = block(generate(&model.decoder, enc.clone(), &cfg, &mut stop));
+        assert!(matches!(r, Err(glimpse::Error::Cancelled)), "stopped after 3 steps: {r:?}");
+        assert_eq!(calls, 3);
     }
 }
 

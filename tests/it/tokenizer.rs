@@ -224,3 +224,37 @@ fn fuzz_findings_are_errors() {
     });
     assert!(ClipTokenizer::from_bytes(&unknown, 77, 49408).is_err());
 }
+
+/// Word chips merge the tokens byte-level BPE splits a character over: on every tokenizer case
+/// and on texts of accented letters, CJK, emoji and symbols, the chips cover the ids in order,
+/// none shows U+FFFD, and together they read as the decoded text.
+#[test]
+fn chips_merge_characters_split_over_tokens() {
+    let tok = Gpt2Tokenizer::from_bytes(BUNDLED_GPT2_TOKENIZER).unwrap();
+    let cases: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("tokenizer_cases.json")).unwrap()).unwrap();
+    let mut texts: Vec<String> = cases.iter().map(|c| c["text"].as_str().unwrap().to_string()).collect();
+    let pieces = ["café", "naïve", "Straße", "東京の夜景", "🐈 on a mat", "a 🏳️‍🌈 flag", "½ a pizza", "Ωmega", "€5", "déjà vu"];
+    for (i, a) in pieces.iter().enumerate() {
+        for b in &pieces[i..] {
+            texts.push(format!("a photo of {a} and {b}"));
+        }
+    }
+    let mut merged = 0;
+    for text in &texts {
+        let ids = tok.encode(text).unwrap();
+        let chips = tok.chips(&ids).unwrap();
+        let mut next = 0;
+        for (chip, start, end) in &chips {
+            assert_eq!(*start, next, "{text:?}: chips cover the ids in order");
+            assert!(end > start && end - start <= glimpse::tokenize::MAX_CHIP_TOKENS);
+            assert!(!chip.contains('\u{FFFD}'), "{text:?}: chip {chip:?} is a partial character");
+            merged += usize::from(end - start > 1);
+            next = *end;
+        }
+        assert_eq!(next, ids.len());
+        let joined: String = chips.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(joined, tok.decode(&ids).unwrap(), "{text:?}: the chips read as the text");
+    }
+    assert!(merged >= 20, "the texts split characters over tokens ({merged} merged chips)");
+}

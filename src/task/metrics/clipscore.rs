@@ -4,10 +4,15 @@
 /// Hessel et al.'s text prefix.
 pub const CLIPSCORE_PREFIX: &str = "A photo depicts ";
 
-/// CLIPScore of one normalised image embedding and one normalised text embedding.
+/// The cosine of one normalised image embedding and one normalised text embedding (f64 sum).
+pub fn cosine(image: &[f32], text: &[f32]) -> f64 {
+    image.iter().zip(text).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum()
+}
+
+/// CLIPScore of one normalised image embedding and one normalised text embedding: negative
+/// cosines score 0.
 pub fn clip_score(image: &[f32], text: &[f32]) -> f64 {
-    let cos: f64 = image.iter().zip(text).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
-    2.5 * cos.max(0.0)
+    2.5 * cosine(image, text).max(0.0)
 }
 
 /// CLIPScore of each (image, caption) pair with `clip`, the caption prefixed by `prefix`.

@@ -3,10 +3,12 @@
 //! and messages; everything that computes lives in the shared Rust code, so the page and the
 //! CLI give the same numbers.
 //!
-//! Every GPU read-back is asynchronous; methods that wait return a `Promise`.
+//! Every GPU read-back is asynchronous; methods that wait return a `Promise`. The engine-free
+//! functions (scores, reports, heat maps, figures) are in [`pure`].
+
+mod pure;
 
 use std::cell::RefCell;
-use std::path::Path;
 use std::rc::Rc;
 
 use burn::tensor::Device;
@@ -19,10 +21,7 @@ use crate::load::io::Io;
 use crate::load::{Loaded, Loader, Response, Spec, models};
 use crate::task::caption::CaptionPipeline;
 use crate::task::embed::Clip;
-use crate::task::generate::{GenerateConfig, Overrides};
-use crate::task::heatmap;
-use crate::task::metrics::clipscore;
-use crate::task::zeroshot::{self, LabelSet};
+use crate::task::generate::{GenerateConfig, Overrides, StepAnswer};
 
 /// An error as the page receives it: a JS `Error` with the message and a `kind` property
 /// (`not-found`, `invalid-file`, ... see [`crate::error::ErrorKind`]) the page reacts to.
@@ -265,16 +264,33 @@ impl Engine {
     }
 
     /// Captions an encoded image. `options`: `{beams, maxTokens, lengthPenalty, noRepeatNgram,
-    /// noStop}` (all optional; absent ones take the model's generation defaults). Resolves to `{tokens, text, words, grid, attention, seen, size}` where
+    /// noStop}` (all optional; absent ones take the model's generation defaults). `on_step`,
+    /// when given, is called after every decoding step with `{text, words}` so far (the best
+    /// beam's) and returns a value or a promise of one: false (or a rejection) stops the caption,
+    /// which then fails with kind `cancelled`; while its promise waits, the worker answers other
+    /// requests. Resolves to `{tokens, text, words, grid, attention, seen, size}` where
     /// `attention[word][layer][1 + rows*cols]` and `seen` is the RGBA image the encoder saw.
-    pub fn caption(&self, bytes: Vec<u8>, name: String, options: JsValue) -> Promise {
+    pub fn caption(&self, bytes: Vec<u8>, name: String, options: JsValue, on_step: Option<js_sys::Function>) -> Promise {
         let captioner = self.captioner();
         future_to_promise(async move {
             let captioner = captioner?;
             let cfg = generate_config(&captioner, options)?;
             let seen = captioner.seen(&crate::image::decode(&bytes, &name).map_err(js)?);
             drop(bytes);
-            let out = captioner.caption_seen(&seen, &cfg).await.map_err(js)?;
+            let mut watch = |seq: &[u32]| -> StepAnswer {
+                let Some(f) = on_step.as_ref() else { return Box::pin(std::future::ready(true)) };
+                let answer = captioner
+                    .partial(seq)
+                    .map_err(js)
+                    .and_then(|(text, words)| to_js(&serde_json::json!({ "text": text, "words": words })))
+                    .and_then(|partial| f.call1(&JsValue::NULL, &partial));
+                Box::pin(async move {
+                    let Ok(v) = answer else { return false };
+                    let v = wasm_bindgen_futures::JsFuture::from(Promise::resolve(&v)).await;
+                    v.is_ok_and(|v| v.as_bool() != Some(false))
+                })
+            };
+            let out = captioner.caption_seen(&seen, &cfg, &mut watch).await.map_err(js)?;
             let seen = image::DynamicImage::ImageRgb8(seen).to_rgba8();
             let obj = to_js(&out)?;
             Reflect::set(&obj, &"size".into(), &JsValue::from(seen.width()))?;
@@ -293,75 +309,4 @@ fn generate_config(captioner: &CaptionPipeline, options: JsValue) -> Result<Gene
         serde_wasm_bindgen::from_value(options).map_err(|e| usage(format!("caption options: {e}")))?
     };
     Ok(GenerateConfig::resolve(&captioner.config.generation, &o))
-}
-
-/// CLIPScore of a normalised image and text embedding.
-#[wasm_bindgen(js_name = clipScore)]
-pub fn clip_score(image: &[f32], text: &[f32]) -> f64 {
-    clipscore::clip_score(image, text)
-}
-
-/// Parses a label list (one per line, a JSON array, or an id2label.json), as the CLI does.
-#[wasm_bindgen(js_name = parseLabels)]
-pub fn parse_labels(text: &str, name: &str) -> Result<Vec<String>, JsValue> {
-    Ok(LabelSet::parse(text, name).map_err(js)?.names)
-}
-
-/// The label index of an image path (`{id}_{n}.png` with id2label ids, or a folder named after
-/// a label), as the CLI reads it; `undefined` when unknown.
-#[wasm_bindgen(js_name = truthOf)]
-pub fn truth_of(labels_text: &str, path: &str) -> Option<usize> {
-    LabelSet::parse(labels_text, "labels").ok()?.truth_of(Path::new(path))
-}
-
-/// Prompts of every label under every template, template-major (`prompts[t * labels + c]`);
-/// an error names a template without a `{}` slot.
-#[wasm_bindgen(js_name = fillTemplates)]
-pub fn fill_templates(templates: Vec<String>, labels: Vec<String>) -> Result<Vec<String>, JsValue> {
-    let labels = LabelSet::from_names(labels).map_err(js)?;
-    zeroshot::prompts(&labels, &templates).map_err(js)
-}
-
-/// Zero-shot over the page's photos: `{probs, accuracy}`, where `probs` (`images x labels`) is
-/// the ensemble of all `templates` and `accuracy` the table per template then the ensemble
-/// (`[{template: index | 'ensemble', right, n}]`, empty when no image has a known label).
-/// `images`/`texts` are concatenated normalised embeddings of width `dim` (`texts`
-/// template-major), `truth` the label index per image or -1.
-#[wasm_bindgen(js_name = zeroShotReport)]
-pub fn zero_shot_report(
-    images: &[f32],
-    texts: &[f32],
-    dim: usize,
-    labels: usize,
-    templates: usize,
-    truth: &[i32],
-    scale: f32,
-) -> Result<JsValue, JsValue> {
-    let rows = |v: &[f32]| v.chunks(dim.max(1)).map(<[f32]>::to_vec).collect::<Vec<_>>();
-    let (images, texts) = (rows(images), rows(texts));
-    if texts.len() != labels * templates || truth.len() != images.len() {
-        return Err(usage(format!(
-            "zero-shot: {} text embeddings for {labels} labels x {templates} templates, {} truths for {} images",
-            texts.len(),
-            truth.len(),
-            images.len()
-        )));
-    }
-    let truth: Vec<Option<usize>> = truth.iter().map(|&t| usize::try_from(t).ok().filter(|&t| t < labels)).collect();
-    let all: Vec<usize> = (0..templates).collect();
-    let probs: Vec<f32> = zeroshot::score(&images, &texts, labels, &all, scale).concat();
-    let accuracy = zeroshot::accuracy_table(&images, &texts, labels, templates, &truth, scale);
-    let out = to_js(&serde_json::json!({ "accuracy": accuracy }))?;
-    Reflect::set(&out, &"probs".into(), &Float32Array::from(&probs[..]).into())?;
-    Ok(out)
-}
-
-/// One word's attention heat map, RGBA (`rows x cols` cells, opaque): `attention` is the
-/// word's `[layer][1 + rows*cols]` rows as the caption gives them, `layer` an index or -1 for
-/// the mean over layers; CLS is dropped, the map min-max scaled and coloured by viridis.
-#[wasm_bindgen(js_name = attentionHeat)]
-pub fn attention_heat(attention: JsValue, rows: usize, cols: usize, layer: i32) -> Result<Uint8Array, JsValue> {
-    let layers: Vec<Vec<f32>> = serde_wasm_bindgen::from_value(attention).map_err(|e| usage(format!("attention: {e}")))?;
-    let map = heatmap::token_map(&layers, rows * cols, usize::try_from(layer).ok());
-    Ok(Uint8Array::from(&heatmap::rgba(&map)[..]))
 }

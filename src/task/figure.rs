@@ -1,4 +1,5 @@
-//! The attention figure of `caption --attention-dir`, in the style of the seed report: the
+//! The attention figure of `caption --attention-dir` and of the page's "attention figure"
+//! button, in the style of the seed report: the
 //! image the model saw, then one panel per caption token with that token's cross-attention
 //! (mean over layers, patches only) upsampled over the image, the token as the panel title.
 
