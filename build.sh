@@ -4,8 +4,11 @@
 #                       www/pkg (WebGPU, and the CPU on one thread with SIMD128) and
 #                       www/pkg-threads (the CPU on rayon over Web Workers: pinned nightly,
 #                       build-std, +atomics), which the page loads when cross-origin isolated
-#   ./build.sh serve    build the page if needed, then serve www/ on localhost (with the COOP/COEP
-#                       headers of cross-origin isolation) and print the URL
+#   ./build.sh serve [--models DIR]
+#                       build the page if missing or older than the sources, then serve www/ on
+#                       localhost (with the COOP/COEP headers of cross-origin isolation) and print
+#                       the URL; --models DIR serves local model folders at /models/ and prints
+#                       the page's address for each
 #   ./build.sh test     install what the tests need, run every test: Rust (CPU + wgpu on Mesa's
 #                       lavapipe), the wasm build, and the browser suite in headless Chromium
 #   ./build.sh native   build the native CLI (release): target/release/glimpse
@@ -110,9 +113,19 @@ case "${1:-web}" in
     build_web
     ;;
   serve)
-    [ -f www/pkg/glimpse_bg.wasm ] || build_web
+    shift
     command -v node >/dev/null || { echo "build.sh: serve needs node (apt install nodejs)" >&2; exit 1; }
-    exec node tests/browser/serve.mjs www "${PORT:-8080}"
+    if [ ! -f www/pkg/glimpse_bg.wasm ]; then
+      echo "build.sh: building the page first. On a fresh 2-core machine this takes about 30 minutes"
+      echo "  (wasm-bindgen-cli ~11 min once, the wasm builds ~19 min; later builds take a few minutes)."
+      echo "  GLIMPSE_WASM_OPT=0 GLIMPSE_THREADS=0 ./build.sh serve builds only what the page needs most."
+      build_web
+    elif [ -n "$(find src assets Cargo.toml Cargo.lock -newer www/pkg/glimpse_bg.wasm -print -quit)" ]; then
+      echo "build.sh: sources are newer than www/pkg: rebuilding the page (a few minutes)"
+      build_web
+    fi
+    # --models DIR serves local model folders at /models/ (the page then needs no network).
+    exec node tests/browser/serve.mjs www "${PORT:-8080}" "$@"
     ;;
   test)
     [ -n "${GLIMPSE_SKIP_WGPU:-}" ] || need_vulkan

@@ -4,12 +4,13 @@
 
 // First: it may reload the page once to make it cross-origin isolated (threads).
 import { isolation } from './js/isolation.js';
-import { initBanner, showBanner } from './js/banner.js';
-import { captionAll, initCaptions } from './js/captions.js';
+import { showBanner } from './js/banner.js';
+import { captionAll, initCaptions, recaptionStale } from './js/captions.js';
 import { $ } from './js/dom.js';
+import { exportText, initExport } from './js/export.js';
 import { fmtBytes } from './js/format.js';
 import { initGallery, startWork } from './js/gallery.js';
-import { forget, loadAgain, loadCaptioner, loadClip, renderCaptionButton } from './js/models.js';
+import { CONFIRM_ABOVE, forget, loadAgain, loadCaptioner, loadClip, renderCaptionButton } from './js/models.js';
 import { initOverlays } from './js/overlay.js';
 import { backendParam, params, threadsParam } from './js/params.js';
 import { call, onRestart, onWorkerFailure, startEngine } from './js/rpc.js';
@@ -30,7 +31,17 @@ function initModelsPanel() {
     $('clip-url').hidden = false;
     $('clip-url').value = params.get('clip');
   }
-  $('clip-choice').onchange = () => ($('clip-url').hidden = $('clip-choice').value !== 'custom');
+  const clipNext = () => {
+    const o = $('clip-choice').selectedOptions[0];
+    let text = 'the model at the URL given';
+    if (!params.get('clip') && o.dataset.size) text = `${o.dataset.name}, ${o.dataset.size} once${Number(o.dataset.bytes) > CONFIRM_ABOVE ? ', after you confirm' : ''}`;
+    $('clip-next').textContent = text;
+  };
+  clipNext();
+  $('clip-choice').onchange = () => {
+    $('clip-url').hidden = $('clip-choice').value !== 'custom';
+    clipNext();
+  };
   $('clip-load').onclick = () => {
     params.delete('clip'); // the panel's choice from now on
     loadAgain('clip').catch(() => {});
@@ -41,8 +52,17 @@ function initModelsPanel() {
     renderCaptionButton();
     renderStatus();
   };
+  // The address may name the captioner (?model=, ?peft=, ?encoder= and ?decoder=): the menu says so.
+  const named = ['model', 'peft', 'encoder', 'decoder'].filter((k) => params.get(k));
+  if (named.length) {
+    const o = new Option(`from this page's address (${named.map((k) => `${k}=${params.get(k)}`).join(', ')})`, params.get('model') || '');
+    $('cap-model').prepend(o);
+    $('cap-model').value = o.value;
+    o.selected = true;
+  }
   $('caption-all').onclick = () => {
     if (state.captioner.phase === 'none' || state.captioner.phase === 'failed') loadAgain('captioner').catch(() => {});
+    else if (Number($('caption-all').dataset.stale)) recaptionStale()?.catch(() => {});
     else captionAll()?.catch(() => {});
   };
   $('peft-files').onchange = () => {
@@ -102,13 +122,13 @@ async function started(info) {
   return info;
 }
 
-initBanner();
 initModelsPanel();
 initZeroShot();
 initCaptions();
 initOverlays();
 initGallery();
 initSearch();
+initExport();
 renderStatus();
 // The engine starts once isolation.js has decided (it may reload the page), so no download is
 // cut short by a reload.
@@ -122,4 +142,4 @@ const ready = isolation
   });
 
 // For tests and the curious: the state, the worker calls, and a promise for the start.
-window.glimpse = { state, call, ready, loadClip, loadCaptioner, embedAll, captionAll, rescore };
+window.glimpse = { state, call, ready, loadClip, loadCaptioner, embedAll, captionAll, rescore, exportText };

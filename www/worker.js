@@ -1,15 +1,21 @@
 // The page's worker: owns the wasm engine (models on the WebGPU device, or on the CPU inside
 // WebAssembly where there is no usable GPU) and carries bytes to it. What to read is decided in
-// Rust (src/web.rs, src/load/); worker/ holds the transport (HTTP ranges or one stream, dropped
+// Rust (src/web/, src/load/); worker/ holds the transport (HTTP ranges or one stream, dropped
 // files) and the Cache API.
 //
 // Protocol: the page posts {id, op, args}; the worker answers {id, ok: true, result, ms} or
 // {id, ok: false, error: {kind, message}}, and sends {type: 'progress', id, done, total, file,
-// seconds} while loading. Operations on the engine run one at a time, in the order they arrive;
-// the engine-free functions (`pure` below) are answered at once, even during a load or a caption.
+// seconds} while loading, and {type: 'step', id, text, words} after each decoding step of a
+// caption. Operations on the engine run one at a time, in the order they arrive, except captions:
+// they have their own lane (one at a time) and give way after every decoding step until the main
+// lane is empty, so zero-shot, template edits, search and loads never wait behind a caption
+// for more than one step. {op: 'cancel', args: {ids}} stops those captions at their next step
+// (they fail with kind 'cancelled'). The engine-free functions (`pure` below) are answered at
+// once, even during a load or a caption.
 //
 // Error kinds: those of the engine ('not-found', 'unsupported', 'invalid-file', 'invalid-input',
-// 'out-of-memory', 'device', 'io', 'internal'), 'network' for a failed download, and 'crashed'
+// 'out-of-memory', 'device', 'io', 'internal', 'cancelled'), 'network' for a download that could
+// not reach the server, 'http' for a server's error status (with `status`), and 'crashed'
 // once the wasm instance has trapped (a panic, an allocation failure): the page then replaces
 // this worker.
 
@@ -118,8 +124,18 @@ const ops = {
     return engine.logitScale();
   },
   // options: {beams, maxTokens, lengthPenalty, noRepeatNgram, noStop}, only those the user set.
-  async caption({ bytes, name, options }) {
-    return engine.caption(bytes, name, options || {});
+  // Runs in the caption lane: streams each step, and gives way to the main lane between steps.
+  async caption({ id, bytes, name, options }) {
+    if (!(await giveWay(id))) throw failed('cancelled', 'cancelled');
+    const onStep = (partial) => {
+      postMessage({ type: 'step', id, ...partial });
+      return giveWay(id);
+    };
+    try {
+      return await engine.caption(bytes, name, options || {}, onStep);
+    } finally {
+      cancelled.delete(id);
+    }
   },
   // For the browser suite: kills the engine as a bug would.
   async crashForTesting() {
@@ -141,10 +157,12 @@ const NEEDS_ENGINE = new Set(['load', 'embedImage', 'embedTexts', 'logitScale', 
 const pure = {
   zeroShotReport: ({ images, texts, dim, labels, templates, truth, scale }) => glimpse.zeroShotReport(images, texts, dim, labels, templates, truth, scale),
   fillTemplates: ({ templates, labels }) => glimpse.fillTemplates(templates, labels),
+  classifyReport: ({ templates, labels, images, probs, truth, topK, perTemplate }) => glimpse.classifyReport(templates, labels, images, probs, truth, topK, perTemplate),
   attentionHeat: ({ attention, rows, cols, layer }) => glimpse.attentionHeat(attention, rows, cols, layer),
-  clipScore: ({ image, text }) => glimpse.clipScore(image, text),
+  attentionFigure: ({ seen, size, words, attention, grid }) => glimpse.attentionFigure(seen, size, words, attention, grid),
+  clipScore: ({ image, text }) => ({ score: glimpse.clipScore(image, text), cosine: glimpse.clipCosine(image, text) }),
   parseLabels: ({ text, name }) => glimpse.parseLabels(text, name),
-  truthOf: ({ labels, paths }) => paths.map((p) => glimpse.truthOf(labels, p) ?? null),
+  truthOf: ({ labels, paths, folderOnly }) => paths.map((p) => glimpse.truthOf(labels, p, Boolean(folderOnly)) ?? null),
 };
 
 // A trap leaves the instance in an unknown state: from then on every operation fails as
@@ -163,7 +181,7 @@ function failure(e) {
     }
     return { kind: 'crashed', message: dead };
   }
-  return { kind: typeof e?.kind === 'string' ? e.kind : 'internal', message: text };
+  return { kind: typeof e?.kind === 'string' ? e.kind : 'internal', message: text, ...(typeof e?.status === 'number' ? { status: e.status } : {}) };
 }
 
 // The buffers of typed arrays in a result (itself, or its properties), moved instead of copied.
@@ -190,9 +208,41 @@ async function execute(id, op, args) {
   }
 }
 
+// The main lane (every engine operation but captions), how many of its operations are waiting
+// or running, and who waits for it to be empty.
 let queue = Promise.resolve();
+let mainBusy = 0;
+let mainIdle = [];
+// The caption lane, and the captions asked to stop.
+let captions = Promise.resolve();
+const cancelled = new Set();
+
+/**
+ * Where a caption gives way: lets pending messages in, then waits until the main lane is empty.
+ * Resolves to false when caption `id` was cancelled.
+ */
+async function giveWay(id) {
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  while (mainBusy) await new Promise((resolve) => mainIdle.push(resolve));
+  return !cancelled.has(id);
+}
+
+function onMainLane(id, op, args) {
+  mainBusy += 1;
+  queue = queue
+    .then(() => execute(id, op, args))
+    .finally(() => {
+      mainBusy -= 1;
+      if (!mainBusy) for (const resolve of mainIdle.splice(0)) resolve();
+    });
+}
+
 self.onmessage = (ev) => {
   const { id, op, args } = ev.data;
-  if (Object.hasOwn(pure, op)) execute(id, op, args);
-  else queue = queue.then(() => execute(id, op, args));
+  if (op === 'cancel') {
+    for (const c of args.ids) cancelled.add(c);
+    postMessage({ id, ok: true, result: null, ms: 0 });
+  } else if (Object.hasOwn(pure, op)) execute(id, op, args);
+  else if (op === 'caption') captions = captions.then(() => execute(id, op, args));
+  else onMainLane(id, op, args);
 };

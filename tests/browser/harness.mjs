@@ -79,11 +79,11 @@ export async function launch(extra = {}) {
 // unless `banner` is true (the step expects one).
 export async function until(page, fn, arg, what, banner = false) {
   const status = () =>
-    page.evaluate(() => `${document.getElementById('status').textContent} | banner: ${document.getElementById('banner').hidden ? '-' : document.getElementById('banner-text').textContent}`);
+    page.evaluate(() => `${document.getElementById('status').textContent} | banner: ${document.querySelector('#banners .banner') ? document.querySelector('#banners .banner-text').textContent : '-'}`);
   try {
     const handle = await page.waitForFunction(
       ([src, a, allowBanner]) => {
-        if (!allowBanner && !document.getElementById('banner').hidden) return 'banner';
+        if (!allowBanner && Boolean(document.querySelector('#banners .banner'))) return 'banner';
         return new Function('return ' + src)()(a) && 'ok';
       },
       [fn.toString(), arg, banner],

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { writeBroken } from './broken.mjs';
 import { FLAGS, busyWorkers, captionOptions, fixtures, gotoAndStart, hoverWord, launch, maxDiff, native, nativeCaptions, open, overlayOf, repo, results, shots, step, tmp, until, workerCpu, zsDir } from './harness.mjs';
 import { loadingSteps } from './loading.mjs';
+import { visitSteps } from './visit.mjs';
 import { ISOLATION, serve } from './serve.mjs';
 import { syntheticClip } from './synthetic.mjs';
 
@@ -238,12 +239,12 @@ await step('a truncated safetensors file gets a clear message and the page keeps
   await page.selectOption('#clip-choice', 'custom');
   await page.fill('#clip-url', '/broken/clip_trunc/');
   await page.click('#clip-load');
-  await until(page, () => !document.getElementById('banner').hidden && window.glimpse.state.clip.phase === 'failed', null, 'truncation message', true);
+  await until(page, () => Boolean(document.querySelector('#banners .banner')) && window.glimpse.state.clip.phase === 'failed', null, 'truncation message', true);
   assert.equal(await page.evaluate(() => window.glimpse.state.clip.error.kind), 'invalid-file');
-  report.truncatedMessage = await page.textContent('#banner-text');
+  report.truncatedMessage = await page.textContent('#banners .banner-text');
   assert.match(report.truncatedMessage, /clip_trunc\/model\.safetensors/);
   assert.match(report.truncatedMessage, /truncated|shorter than|cut short/);
-  await page.click('#banner-close');
+  await page.click('#banners .banner-close');
   await page.fill('#clip-url', '/fixtures/clip_a/');
   await page.click('#clip-load');
   await until(page, () => window.glimpse.state.clip.phase === 'ready' && window.glimpse.state.photos[0].probs, null, 'reload of the good model');
@@ -254,12 +255,12 @@ await step('hostile checkpoints are refused with the CLI\'s messages; the page g
   const since = log.length;
   await page.fill('#clip-url', '/broken/clip_huge/');
   await page.click('#clip-load');
-  await until(page, () => !document.getElementById('banner').hidden && /declares shape/.test(document.getElementById('banner-text').textContent), null, 'refusal of a 12 GB tensor', true);
-  report.hugeMessage = await page.textContent('#banner-text');
+  await until(page, () => Boolean(document.querySelector('#banners .banner')) && /declares shape/.test(document.querySelector('#banners .banner-text').textContent), null, 'refusal of a 12 GB tensor', true);
+  report.hugeMessage = await page.textContent('#banners .banner-text');
   assert.match(report.hugeMessage, /model\.safetensors: tensor `vision_model\.embeddings\.class_embedding` declares shape \[3221225472\].*largest tensor/);
   const fetched = log.slice(since).filter((r) => r.path.endsWith('clip_huge/model.safetensors'));
   assert.ok(fetched.every((r) => r.range), 'only ranges of the 12 GB file were asked for');
-  await page.click('#banner-close');
+  await page.click('#banners .banner-close');
   await page.fill('#clip-url', '/fixtures/clip_a/');
   await page.click('#clip-load');
   await until(page, () => window.glimpse.state.clip.phase === 'ready' && window.glimpse.state.photos[0].probs, null, 'the good model after the hostile one');
@@ -276,10 +277,10 @@ await step('an engine that dies is restarted; photos and results stay, and model
   const kind = await page.evaluate(() => window.glimpse.call('crashForTesting').then(() => 'no crash', (e) => e.kind));
   assert.equal(kind, 'crashed');
   await until(page, () => window.glimpse.state.restarts === 1 && window.glimpse.state.ready, null, 'a fresh engine', true);
-  assert.match(await page.textContent('#banner-text'), /The engine stopped: it panicked: .*asked for by the test suite.*restarted/s);
+  assert.match(await page.textContent('#banners .banner-text'), /The engine stopped: it panicked: .*asked for by the test suite.*restarted/s);
   const kept = await page.evaluate(() => window.glimpse.state.photos.map((p) => [p.name, [...p.probs]]));
   assert.deepEqual(kept, before, 'photos and their results are kept');
-  await page.click('#banner-close');
+  await page.click('#banners .banner-close');
   await page.click('#clip-load');
   await until(page, () => window.glimpse.state.clip.phase === 'ready' && window.glimpse.state.photos.every((p) => p.probs), null, 'CLIP loaded again in the fresh engine');
   assert.deepEqual(await page.evaluate(() => window.glimpse.state.photos.map((p) => [p.name, [...p.probs]])), before);
@@ -333,12 +334,13 @@ await step('a published captioner saved as pytorch_model.bin loads in the page (
   await p5.goto(`${url}?backend=webgpu&clip=/fixtures/clip_a/&model=/fixtures/evil_pickle/`);
   await p5.evaluate(() => window.glimpse.ready);
   await p5.click('#caption-all');
-  await until(p5, () => !document.getElementById('banner').hidden, null, 'the refusal', true);
-  assert.match(await p5.textContent('#banner-text'), /pickle calls `posix\.system`.*not executed/);
+  await until(p5, () => Boolean(document.querySelector('#banners .banner')), null, 'the refusal', true);
+  assert.match(await p5.textContent('#banners .banner-text'), /pickle calls `posix\.system`.*not executed/);
   await p5.close();
 });
 
 await loadingSteps({ browser, url, log, report, templates: TEMPLATES });
+await visitSteps({ browser, url, log, report, templates: TEMPLATES, classify, details, caption: CAPTION });
 
 await step('peak wasm memory while loading stays near the largest tensor, whatever the file size', async () => {
   const p3 = await open(browser, url, `?backend=webgpu`);
@@ -397,8 +399,8 @@ await step('no usable GPU: the page runs on the CPU in WebAssembly (one thread a
   const info = await p.evaluate(() => window.glimpse.ready);
   assert.equal(info.backend, 'cpu');
   assert.deepEqual([info.build.threads, info.build.simd, info.build.gpu], [false, true, true], 'the single-thread SIMD build with WebGPU');
-  await p.waitForFunction(() => !document.getElementById('banner').hidden, null, { timeout: 60000 });
-  assert.match(await p.textContent('#banner-text'), /No WebGPU.*CPU.*Chrome/);
+  await p.waitForFunction(() => Boolean(document.querySelector('#banners .banner')), null, { timeout: 60000 });
+  assert.match(await p.textContent('#banners .banner-text'), /No WebGPU.*CPU.*Chrome/);
   report.cpuZeroShotMaxDiff = await cpuEqualsCli(p);
   assert.deepEqual(errors, []);
   await plain.close();

@@ -2,8 +2,10 @@
 // (as the HF hub serves them), the right MIME types for wasm and modules, and a log of the
 // requests ({path, range, status}) so tests can tell downloads from cache hits.
 //
-//   node tests/browser/serve.mjs [DIR] [PORT]      serves DIR (default www/) on localhost, cross-origin
-//                                                  isolated (ISOLATION below) unless ISOLATION=0
+//   node tests/browser/serve.mjs [DIR] [PORT] [--models MODELS]
+//        serves DIR (default www/) on localhost, cross-origin isolated (ISOLATION below) unless
+//        ISOLATION=0; with --models, the model folders under MODELS at /models/ too, and prints
+//        the page's address for each (?clip=/models/NAME/, ?model=, ?peft=, ?decoder=)
 //
 // Mounts map URL prefixes to folders; a mount with `ranges: false` ignores Range headers (a
 // server without range support: the page must then stream the file).
@@ -88,10 +90,62 @@ export function serve({ mounts, port = 0, host = '127.0.0.1', headers: extra = {
   );
 }
 
+/**
+ * The query parameter that loads a model folder in the page, from its files: `clip` for a CLIP
+ * model, `model` for a published encoder-decoder, `peft` for a PEFT checkpoint, `decoder` for a
+ * GPT-2 and `encoder` for a vision encoder; null for a folder that is none of these.
+ */
+export async function pageParam(folder) {
+  const has = (f) => fs.stat(path.join(folder, f)).then(() => true, () => false);
+  if (await has('adapter_config.json')) return 'peft';
+  let config;
+  try {
+    config = JSON.parse(await fs.readFile(path.join(folder, 'config.json'), 'utf8'));
+  } catch {
+    return null;
+  }
+  const type = String(config.model_type || '');
+  if (type === 'clip') return 'clip';
+  if (type === 'vision-encoder-decoder') return 'model';
+  if (type === 'gpt2') return 'decoder';
+  if (type === 'vit' || type === 'clip_vision_model') return 'encoder';
+  return null;
+}
+
+// Model folders under `dir` (itself, or one level down), with the parameter that loads each.
+async function modelFolders(dir) {
+  const out = [];
+  const here = await pageParam(dir);
+  if (here) out.push({ name: '', param: here });
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    if (!e.isDirectory()) continue;
+    const param = await pageParam(path.join(dir, e.name));
+    if (param) out.push({ name: `${e.name}/`, param });
+  }
+  return out;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const root = path.resolve(process.argv[2] || path.join(path.dirname(fileURLToPath(import.meta.url)), '../../www'));
-  const port = Number(process.argv[3] || 8080);
+  const args = process.argv.slice(2);
+  const at = args.indexOf('--models');
+  const models = at >= 0 ? path.resolve(args.splice(at, 2)[1] || '') : null;
+  const root = path.resolve(args[0] || path.join(path.dirname(fileURLToPath(import.meta.url)), '../../www'));
+  const port = Number(args[1] || 8080);
   const isolated = process.env.ISOLATION !== '0';
-  const { url } = await serve({ mounts: [{ prefix: '/', dir: root }], port, headers: isolated ? ISOLATION : {} });
+  const mounts = [{ prefix: '/', dir: root }];
+  if (models) {
+    if (!(await fs.stat(models).then((st) => st.isDirectory(), () => false))) {
+      console.error(`serve: --models ${models}: no such folder`);
+      process.exit(2);
+    }
+    mounts.push({ prefix: '/models/', dir: models });
+  }
+  const { url } = await serve({ mounts, port, headers: isolated ? ISOLATION : {} });
   console.log(`serving ${root} at ${url}${isolated ? ' (cross-origin isolated)' : ''} (Ctrl-C stops)`);
+  if (models) {
+    const found = await modelFolders(models);
+    console.log(`model folders of ${models} at ${url}models/:`);
+    if (!found.length) console.log('  (none: a folder needs config.json, or adapter_config.json for PEFT)');
+    for (const f of found) console.log(`  ${url}?${f.param}=/models/${f.name}`);
+  }
 }

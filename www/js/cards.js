@@ -1,8 +1,9 @@
 // A photo's card in the gallery: the image (or the overlay canvas), its name, true label and
-// search similarity, the top predictions, the caption's word chips, the caption editor, the
-// CLIPScore, and an error line.
+// search similarity, what is being done for it (queued, computing, waiting for a model), the top
+// predictions, the caption's word chips, the caption editor, the CLIPScore, and an error line.
 
 import { el } from './dom.js';
+import { state } from './state.js';
 
 /**
  * Builds the card of `ph` (stored as `ph.card`, and returned).
@@ -32,16 +33,25 @@ export function makeCard(ph, onEdit) {
   edit.setAttribute('aria-label', `caption of ${ph.name} (edit to re-score)`);
   edit.hidden = true;
   const score = el('span', 'score');
-  cap.append(chips, edit, score);
+  const scale = el('div', 'scale');
+  scale.hidden = true;
+  scale.title = "each word's map is scaled from its own least to its most attended patch";
+  scale.append(el('span', '', 'hover a word: attention low'), el('span', 'ramp'), el('span', '', 'high'));
+  const figure = el('button', 'figure', 'attention figure (PNG)');
+  figure.type = 'button';
+  figure.hidden = true;
+  figure.title = "the image, then each word's attention over it: the seed report's section 2.2 figure (glimpse caption --attention-dir draws the same)";
+  cap.append(chips, scale, edit, score, figure);
   const error = el('p', 'error');
   error.setAttribute('role', 'alert');
-  root.append(media, title, top, cap, error);
+  const work = el('p', 'work');
+  root.append(media, title, work, top, cap, error);
   let timer = null;
   edit.addEventListener('input', () => {
     clearTimeout(timer);
     timer = setTimeout(() => onEdit(edit.value), 150);
   });
-  ph.card = { root, img, canvas, truth, search, top, chips, edit, score, error };
+  ph.card = { root, img, canvas, truth, search, work, top, chips, scale, edit, score, figure, error };
   return ph.card;
 }
 
@@ -54,4 +64,46 @@ export function setError(ph, message) {
   ph.error = message;
   ph.card.error.textContent = message || '';
   ph.card.root.classList.toggle('bad', Boolean(message));
+}
+
+// What the card says while CLIP is not there to embed it.
+const CLIP_WAIT = {
+  none: 'no CLIP loaded (Load CLIP above adds zero-shot and CLIPScore)',
+  confirm: 'waiting for CLIP: confirm its download above',
+  loading: 'waiting for CLIP to load',
+  failed: 'CLIP did not load: see the message above',
+};
+
+/**
+ * What is being done for a photo: `[phase, text]`, phase one of 'waiting', 'queued',
+ * 'computing', 'done' (its data-work attribute, for styles and tests).
+ */
+export function workOf(ph) {
+  if (ph.error) return ['done', ''];
+  const parts = [];
+  const phases = [];
+  const add = (phase, text) => {
+    phases.push(phase);
+    parts.push(text);
+  };
+  if (!ph.embed) {
+    if (state.clip.phase !== 'ready') add('waiting', CLIP_WAIT[state.clip.phase]);
+    else add(ph.embedding ? 'computing' : 'queued', ph.embedding ? 'embedding…' : 'queued for CLIP');
+  }
+  const cap = state.captioner.phase;
+  if (ph.captionPhase === 'captioning') add('computing', ph.recaption ? 'captioning again…' : 'captioning…');
+  else if (!ph.captionError && (!ph.caption || ph.recaption) && cap !== 'none') {
+    if (cap === 'ready') add('queued', 'caption queued');
+    else add('waiting', cap === 'failed' ? 'the captioner did not load' : 'waiting for the captioner');
+  }
+  // The most active part names the card's phase.
+  const phase = ['computing', 'queued', 'waiting'].find((p) => phases.includes(p)) || 'done';
+  return [phase, parts.join(' · ')];
+}
+
+/** Renders what is being done for a photo. */
+export function renderCardState(ph) {
+  const [phase, text] = workOf(ph);
+  ph.card.work.textContent = text;
+  ph.card.root.dataset.work = phase;
 }

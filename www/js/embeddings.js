@@ -1,7 +1,7 @@
 // CLIP embeddings of the photos and of texts, kept in the state (texts by prompt) so that
 // re-scoring never embeds anything twice.
 
-import { setError } from './cards.js';
+import { renderCardState, setError } from './cards.js';
 import { describe } from './errors.js';
 import { timedCall } from './rpc.js';
 import { addTiming, isReady, state } from './state.js';
@@ -42,9 +42,11 @@ let embedding = null;
 
 /**
  * Embeds every photo that has no embedding yet (one at a time; a bad image gets its error on its
- * card). Resolves to whether any photo got a new embedding.
+ * card), calling `onEach()` after each new embedding (the page scores photos as they come).
+ * Resolves to whether any photo got a new embedding.
+ * @param {() => void} [onEach]
  */
-export function embedPhotos() {
+export function embedPhotos(onEach = () => {}) {
   if (embedding) return embedding;
   embedding = (async () => {
     if (!isReady(state.clip)) return false;
@@ -52,14 +54,20 @@ export function embedPhotos() {
     for (;;) {
       const ph = state.photos.find((p) => !p.embed && !p.error);
       if (!ph || !isReady(state.clip)) break;
+      ph.embedding = true;
+      renderCardState(ph);
       try {
         const bytes = await photoBytes(ph);
         const r = await timedCall('embedImage', { bytes, name: ph.path }, [bytes.buffer]);
         ph.embed = r.result;
         addTiming('embed', r.seconds);
         any = true;
+        onEach();
       } catch (e) {
         setError(ph, describe(e));
+      } finally {
+        ph.embedding = false;
+        renderCardState(ph);
       }
     }
     renderStatus();

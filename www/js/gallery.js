@@ -2,7 +2,7 @@
 // photos starts what they need (CLIP, and the captioner when one is configured).
 
 import { showBanner } from './banner.js';
-import { captionAll, rescoreCaption } from './captions.js';
+import { cancelCurrent, captionAll, rescoreCaption } from './captions.js';
 import { makeCard } from './cards.js';
 import { $ } from './dom.js';
 import { captionerConfigured, loadCaptioner, loadClip } from './models.js';
@@ -16,8 +16,10 @@ let photoId = 0;
 /**
  * Adds photos (and takes an id2label.json among them as the labels).
  * @param {{file: File, path: string}[]} entries
+ * @param {{clip?: boolean}} [how] `clip: false`: do not start loading CLIP for them (the demo
+ *   works offline; "Load CLIP" adds zero-shot and CLIPScore)
  */
-export async function addFiles(entries) {
+export async function addFiles(entries, { clip = true } = {}) {
   const images = entries.filter(({ file }) => file.type.startsWith('image/') || IMAGE_NAME.test(file.name));
   const labelFile = entries.find(({ file }) => LABELS_NAME.test(file.name));
   if (labelFile) await setLabelsText(await labelFile.file.text(), labelFile.file.name);
@@ -28,14 +30,17 @@ export async function addFiles(entries) {
     $('gallery').append(ph.card.root);
   }
   await updateTruth();
-  if (images.length) startWork();
+  if (images.length) startWork({ clip });
 }
 
-/** Starts what the photos need: CLIP embeddings, and captions (loading the models first). */
-export function startWork() {
+/**
+ * Starts what the photos need: CLIP embeddings, and captions (loading the models first).
+ * @param {{clip?: boolean}} [how] `clip: false`: embed only with a CLIP already loaded
+ */
+export function startWork({ clip = true } = {}) {
   if (!state.ready) return;
   if (isReady(state.clip)) embedAll().catch(() => {});
-  else loadClip().catch(() => {});
+  else if (clip || ['loading', 'confirm'].includes(state.clip.phase)) loadClip().catch(() => {});
   if (captionerConfigured() && state.captioner.phase === 'none') loadCaptioner().catch(() => {});
   else captionAll()?.catch(() => {});
 }
@@ -66,6 +71,7 @@ async function droppedFiles(dt) {
 const failed = (e) => showBanner(`Could not add the files: ${e.message}`);
 
 function removeAll() {
+  cancelCurrent(); // the caption being made is of a photo no longer there
   for (const ph of state.photos) URL.revokeObjectURL(ph.url);
   state.photos = [];
   state.accuracy = [];
@@ -73,7 +79,42 @@ function removeAll() {
   renderAccuracy();
 }
 
-/** Wires the drop zone, the pickers and "Remove all". */
+/** Adds the sample photos shipped with the page (samples/samples.json lists them and their licences). */
+export async function addSamples() {
+  const list = await (await fetch(new URL('../samples/samples.json', import.meta.url))).json();
+  const entries = await Promise.all(
+    list.map(async (s) => {
+      const r = await fetch(new URL(`../samples/${s.file}`, import.meta.url));
+      if (!r.ok) throw new Error(`sample ${s.file}: HTTP ${r.status}`);
+      const blob = await r.blob();
+      return { file: new File([blob], s.file, { type: blob.type || 'image/jpeg' }), path: `samples/${s.file}` };
+    }),
+  );
+  await addFiles(entries);
+}
+
+/**
+ * The demo: its shapes photos (demo/images/) with the demo captioner chosen and loaded; nothing
+ * is downloaded for the captions.
+ */
+export async function addDemo() {
+  const base = new URL('../demo/images/', import.meta.url);
+  const names = await (await fetch(new URL('index.json', base))).json();
+  const entries = await Promise.all(
+    names.map(async (n) => {
+      const r = await fetch(new URL(n, base));
+      if (!r.ok) throw new Error(`demo photo ${n}: HTTP ${r.status}`);
+      return { file: new File([await r.blob()], n, { type: 'image/png' }), path: `demo/${n}` };
+    }),
+  );
+  if ($('cap-model').value !== 'demo') {
+    $('cap-model').value = 'demo';
+    $('cap-model').dispatchEvent(new Event('change'));
+  }
+  await addFiles(entries, { clip: false }); // the demo captioner is configured now: adding photos loads it
+}
+
+/** Wires the drop zone, the pickers, the samples, the demo and "Remove all". */
 export function initGallery() {
   const drop = $('drop');
   drop.addEventListener('dragover', (e) => {
@@ -101,4 +142,6 @@ export function initGallery() {
     e.target.value = '';
   };
   $('clear-photos').onclick = removeAll;
+  $('samples').onclick = () => addSamples().catch(failed);
+  $('demo').onclick = () => addDemo().catch(failed);
 }

@@ -2,9 +2,9 @@
 // itself (with its progress), and what the page does when it fails, by the error's kind.
 
 import { showBanner } from './banner.js';
-import { rescoreCaptions, captionAll, showDefaults } from './captions.js';
+import { captionAll, rescoreCaptions, showDefaults, staleCaptions } from './captions.js';
 import { $ } from './dom.js';
-import { describe } from './errors.js';
+import { describe, retryable } from './errors.js';
 import { folder, params } from './params.js';
 import { progress } from './progress.js';
 import { call } from './rpc.js';
@@ -27,6 +27,13 @@ function clipSource() {
   return { spec: { kind: 'clip', model: at, towers: 'both' } };
 }
 
+/** The demo captioner shipped with the page (www/demo/, made by demo/make_demo.py). */
+export const DEMO = new URL('../demo/', import.meta.url).href;
+
+function demoSpec() {
+  return { kind: 'captioner', encoder: { url: `${DEMO}encoder/` }, decoder: { url: `${DEMO}decoder/` }, peft: { url: `${DEMO}peft/` } };
+}
+
 /**
  * What to load as the captioner: {spec, files}. A PEFT checkpoint (with the encoder and decoder
  * given, or those it names), an encoder + decoder pair, or a published VisionEncoderDecoderModel
@@ -43,7 +50,12 @@ export function captionerSource() {
   const encoder = folder(params.get('encoder') || $('enc-url').value);
   const decoder = folder(params.get('decoder') || $('dec-url').value);
   let model = folder(params.get('model'));
-  if (!model && !peft && !(encoder && decoder)) model = { url: $('cap-model').value };
+  if (!model && !peft && !(encoder && decoder)) {
+    const choice = $('cap-model').value;
+    if (choice === 'demo') return { spec: demoSpec(), files };
+    if (!choice) throw Object.assign(new Error('give a PEFT checkpoint, or both an encoder and a decoder, or pick a captioner'), { kind: 'invalid-input' });
+    model = { url: choice };
+  }
   const spec = { kind: 'captioner' };
   for (const [k, v] of Object.entries({ model, encoder, decoder, peft })) if (v) spec[k] = v;
   return { spec, files };
@@ -75,7 +87,8 @@ function sourceOr(find) {
 // Loads into state[which]; on success `settle(result)` runs before the model is marked ready.
 async function load(which, source, settle = async () => {}) {
   const m = state[which];
-  Object.assign(m, noModel(), { phase: 'loading', spec: source.spec });
+  const files = Object.values(source.files || {}).flatMap((set) => Object.keys(set));
+  Object.assign(m, noModel(), { phase: 'loading', spec: source.spec, files });
   renderStatus();
   const bar = progress(LABEL[which]);
   const t0 = performance.now();
@@ -90,18 +103,90 @@ async function load(which, source, settle = async () => {}) {
     Object.assign(m, { phase: 'failed', error: { kind: e.kind || 'internal', message: e.message } });
     renderStatus();
     // A crashed engine was restarted, and the banner says so; the rest is said here.
-    if (e.kind !== 'crashed') showBanner(`Could not load ${NAME[which]}: ${describe(e)}`, e.kind === 'network' ? () => loadAgain(which).catch(() => {}) : null);
+    if (e.kind !== 'crashed') showBanner(`Could not load ${NAME[which]}: ${describe(e)}`, nextSteps(which, e));
     throw e;
   } finally {
     bar.done();
   }
 }
 
+/**
+ * The buttons a failed load's banner offers: Retry where trying again can help, and the smaller
+ * CLIP where the one that failed was another.
+ * @returns {import('./banner.js').Action[]}
+ */
+function nextSteps(which, e) {
+  const out = [];
+  if (retryable(e)) out.push({ label: 'Retry', run: () => loadAgain(which).catch(() => {}) });
+  const smaller = $('clip-choice').options[0];
+  if (which === 'clip' && ['network', 'http', 'out-of-memory', 'device'].includes(e.kind) && state.clip.spec?.model?.url !== smaller.value) {
+    out.push({
+      label: `Use ${smaller.dataset.name} (${smaller.dataset.size}) instead`,
+      run: () => {
+        params.delete('clip');
+        $('clip-choice').value = smaller.value;
+        $('clip-choice').dispatchEvent(new Event('change')); // the panel follows
+        loadAgain('clip').catch(() => {});
+      },
+    });
+  }
+  return out;
+}
+
+/** Downloads above this many bytes wait for the user's go-ahead (any size under Save-Data). */
+export const CONFIRM_ABOVE = 1e9;
+const CONFIRMED = 'glimpse.confirmed-downloads'; // localStorage: URLs the user agreed to download
+
+function confirmed() {
+  try {
+    return new Set(JSON.parse(localStorage.getItem(CONFIRMED) || '[]'));
+  } catch {
+    return new Set();
+  }
+}
+
+function rememberConfirmed(url) {
+  try {
+    localStorage.setItem(CONFIRMED, JSON.stringify([...confirmed(), url]));
+  } catch {
+    // no storage (private mode): asked again next visit
+  }
+}
+
+/** The option of the CLIP list for a load spec, or undefined (a custom URL: its size is unknown). */
+function clipOption(spec) {
+  return [...$('clip-choice').options].find((o) => o.value === spec.model?.url && o.dataset.bytes);
+}
+
+/**
+ * The CLIP source to load, once the user agreed to a large download (above CONFIRM_ABOVE, or
+ * any listed one when the browser asks to save data): until then CLIP waits in phase 'confirm'
+ * with a banner offering the download or the smaller model.
+ */
+async function consent(source) {
+  const opt = clipOption(source.spec);
+  const saveData = navigator.connection?.saveData === true;
+  if (!opt || (Number(opt.dataset.bytes) <= CONFIRM_ABOVE && !saveData) || confirmed().has(opt.value)) return source;
+  Object.assign(state.clip, noModel(), { phase: 'confirm', spec: source.spec });
+  renderStatus();
+  const smaller = $('clip-choice').options[0];
+  const why = saveData ? ' Your browser asks pages to save data.' : '';
+  const choice = await new Promise((resolve) => {
+    const actions = [{ label: `Download ${opt.dataset.size}`, run: () => resolve(opt) }];
+    if (smaller !== opt) actions.push({ label: `Use ${smaller.dataset.name} (${smaller.dataset.size})`, run: () => resolve(smaller) });
+    showBanner(`CLIP ${opt.dataset.name} is a ${opt.dataset.size} download (once: the browser keeps it).${why}`, actions);
+  });
+  rememberConfirmed(choice.value);
+  $('clip-choice').value = choice.value;
+  $('clip-choice').dispatchEvent(new Event('change'));
+  return choice === opt ? source : clipSource();
+}
+
 /** Loads CLIP (once; the promise of a load in flight is shared), then embeds and scores the photos. */
 export function loadClip() {
   if (loading.clip) return loading.clip;
   const run = async () => {
-    await load('clip', sourceOr(clipSource), async () => {
+    await load('clip', await consent(sourceOr(clipSource)), async () => {
       forgetScores(); // everything computed with the previous model is stale
       state.scale = await call('logitScale');
     });
@@ -155,6 +240,11 @@ export function renderCaptionButton() {
   } catch {
     // a field that is not a URL yet (being typed)
   }
-  const pending = !isReady(state.captioner) && spec.model && !params.get('model');
-  $('caption-all').textContent = pending ? `Caption photos (downloads ${sel.textContent.split(':')[0]}, ${sel.dataset.size}, once)` : 'Caption photos';
+  const pending = !isReady(state.captioner) && spec.model && !params.get('model') && sel?.dataset.size;
+  const stale = isReady(state.captioner) ? staleCaptions().length : 0;
+  let text = 'Caption photos';
+  if (pending) text = `Caption photos (downloads ${sel.textContent.split(':')[0]}, ${sel.dataset.size}, once)`;
+  else if (stale) text = `Caption again with these settings (${stale} photo${stale === 1 ? '' : 's'})`;
+  $('caption-all').textContent = text;
+  $('caption-all').dataset.stale = String(stale);
 }

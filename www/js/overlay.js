@@ -1,5 +1,6 @@
-// Attention overlays: the image the encoder saw, and over it, while a word of the caption is
-// hovered or focused, where the decoder looked when it wrote that word. The heat maps (CLS
+// Attention overlays: while a word of the caption is hovered or focused, the image the encoder
+// saw (the thumbnail's own centre crop) over the photo, and over it where the decoder looked when
+// it wrote that word; otherwise the photo itself. The heat maps (CLS
 // skipped, min-max scaled, viridis) come from Rust (attentionHeat); they are kept per photo,
 // word and layer, and fetched for every word as soon as a caption arrives, so that hovering
 // draws at once.
@@ -14,7 +15,18 @@ function chosenLayer() {
   return v === 'mean' ? -1 : Number(v);
 }
 
-// The heat map of `word` at `layer`: {rgba (once there), promise}.
+/**
+ * The attention rows (`[layer][src]`) of chip `i` of a caption: its token's, or the mean over
+ * the tokens of a character split across several.
+ */
+export function chipAttention(cap, i) {
+  const { start, end } = cap.chips[i];
+  if (end - start === 1) return cap.attention[start];
+  const rows = cap.attention.slice(start, end);
+  return rows[0].map((layer, l) => layer.map((_, j) => rows.reduce((sum, r) => sum + r[l][j], 0) / rows.length));
+}
+
+// The heat map of chip `word` at `layer`: {rgba (once there), promise}.
 function heat(ph, word, layer) {
   ph.heat ??= new Map();
   const key = `${layer}:${word}`;
@@ -22,7 +34,7 @@ function heat(ph, word, layer) {
   if (!entry) {
     const [rows, cols] = ph.caption.grid;
     entry = { rgba: null, promise: null };
-    entry.promise = call('attentionHeat', { attention: ph.caption.attention[word], rows, cols, layer }).then(
+    entry.promise = call('attentionHeat', { attention: chipAttention(ph.caption, word), rows, cols, layer }).then(
       (rgba) => (entry.rgba = rgba),
       () => ph.heat.delete(key), // asked again next time
     );
@@ -34,7 +46,7 @@ function heat(ph, word, layer) {
 /** Fetches the heat maps of every word of a photo's caption at the layer chosen. */
 export async function prefetchHeat(ph) {
   const layer = chosenLayer();
-  await Promise.all(ph.caption.words.map((_, i) => heat(ph, i, layer).promise));
+  await Promise.all(ph.caption.chips.map((_, i) => heat(ph, i, layer).promise));
 }
 
 function paintHeat(ph, rgba) {
@@ -64,12 +76,11 @@ export function drawOverlay(ph, word) {
   ph.overlayWord = word;
   canvas.width = cap.size;
   canvas.height = cap.size;
-  canvas.hidden = false;
-  c.img.hidden = true;
   canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(cap.seen), cap.size, cap.size), 0, 0);
   canvas.dataset.word = '';
+  canvas.hidden = word === null;
   for (const b of c.chips.children) b.classList.toggle('active', Number(b.dataset.index) === word);
-  if (word === null || !cap.attention[word]) return;
+  if (word === null || !cap.chips[word] || !cap.attention[cap.chips[word].start]) return;
   const layer = chosenLayer();
   const entry = heat(ph, word, layer);
   if (!entry.rgba) {

@@ -35,9 +35,17 @@ export function threadsParam() {
 export function folder(u) {
   const s = (u || '').trim();
   if (!s) return null;
+  let url;
   try {
-    return { url: new URL(s, location.href).href };
+    url = new URL(s, location.href);
   } catch {
     throw Object.assign(new Error(`not a folder URL: ${s}`), { kind: 'invalid-input' });
   }
+  // The URL of one of a model's files (a common slip when copying from the hub): name its folder.
+  const file = /\/([^/]+\.(?:json|safetensors|bin|pt|pth|txt|model|msgpack|h5|onnx))$/i.exec(url.pathname);
+  if (file) {
+    const dir = new URL('./', url).href;
+    throw Object.assign(new Error(`${url.href} is the URL of a file (${decodeURIComponent(file[1])}), not of a model folder: use the folder that holds it, ${dir}`), { kind: 'invalid-input' });
+  }
+  return { url: url.href };
 }

@@ -4,16 +4,22 @@
 
 /** An error from the worker: `kind` is what the page reacts to (see worker.js). */
 export class EngineError extends Error {
-  constructor(message, kind) {
+  /**
+   * @param {string} message
+   * @param {string} kind
+   * @param {number} [status] the HTTP status of kind 'http'
+   */
+  constructor(message, kind, status = undefined) {
     super(message);
     this.name = 'EngineError';
     this.kind = kind;
+    if (status !== undefined) this.status = status;
   }
 }
 
 let worker = null;
 let nextId = 1;
-const waiting = new Map(); // id -> {resolve, reject, timed, onProgress}
+const waiting = new Map(); // id -> {resolve, reject, timed, onProgress, onStep}
 let initArgs = null;
 const restartListeners = [];
 const failureListeners = [];
@@ -28,12 +34,16 @@ function startWorker() {
       w.onProgress?.(m);
       return;
     }
+    if (m.type === 'step') {
+      w.onStep?.(m);
+      return;
+    }
     waiting.delete(m.id);
     if (m.ok) {
       w.resolve(w.timed ? { result: m.result, seconds: m.ms / 1000 } : m.result);
       return;
     }
-    const err = new EngineError(m.error.message, m.error.kind);
+    const err = new EngineError(m.error.message, m.error.kind, m.error.status);
     if (err.kind === 'crashed') restart(err);
     w.reject(err);
   };
@@ -58,17 +68,25 @@ function restart(err) {
  * Calls `op` in the worker.
  * @param {string} op
  * @param {object} [args]
- * @param {{onProgress?: (m: object) => void, transfer?: Transferable[], timed?: boolean}} [how]
+ * @param {{onProgress?: (m: object) => void, onStep?: (m: object) => void, onId?: (id: number) => void,
+ *   transfer?: Transferable[], timed?: boolean}} [how]
  *   `timed`: resolve to {result, seconds} (the time the worker spent on it, not counting the
- *   wait behind earlier requests)
+ *   wait behind earlier requests); `onStep`: a caption's steps ({text, words}); `onId`: the
+ *   request's id (what `cancel` takes)
  */
-export function call(op, args = {}, { onProgress = null, transfer = [], timed = false } = {}) {
+export function call(op, args = {}, { onProgress = null, onStep = null, onId = null, transfer = [], timed = false } = {}) {
   const id = nextId++;
+  onId?.(id);
   if (!worker) startWorker(); // a call before startEngine: answered once init has loaded the module
   return new Promise((resolve, reject) => {
-    waiting.set(id, { resolve, reject, timed, onProgress });
+    waiting.set(id, { resolve, reject, timed, onProgress, onStep });
     worker.postMessage({ id, op, args }, transfer);
   });
+}
+
+/** Stops the captions of requests `ids` at their next step (they fail with kind 'cancelled'). */
+export function cancel(ids) {
+  return call('cancel', { ids });
 }
 
 /** `call`, resolving to {result, seconds}. */

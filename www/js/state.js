@@ -4,8 +4,10 @@
 /**
  * A model's state.
  * @typedef {object} ModelState
- * @property {'none'|'loading'|'ready'|'failed'} phase
+ * @property {'none'|'confirm'|'loading'|'ready'|'failed'} phase ('confirm': waiting for the
+ *   user's go-ahead to a large download)
  * @property {object|null} spec what was (or is being) loaded: the worker's load spec
+ * @property {string[]} files the names of the files the user picked for it
  * @property {number} bytes weight bytes loaded
  * @property {number} fromNetwork bytes downloaded for it
  * @property {number} fromCache bytes taken from the browser cache
@@ -15,7 +17,7 @@
 
 /** @returns {ModelState} */
 export function noModel() {
-  return { phase: 'none', spec: null, bytes: 0, fromNetwork: 0, fromCache: 0, error: null, defaults: null };
+  return { phase: 'none', spec: null, files: [], bytes: 0, fromNetwork: 0, fromCache: 0, error: null, defaults: null };
 }
 
 /**
@@ -34,6 +36,7 @@ export const state = {
   photos: [],
   labels: [],
   labelsFromFile: null, // the text of a loaded id2label.json (its ids give the true labels)
+  labelsGiven: false, // the labels are the user's (typed or loaded), not the built-in examples
   templates: [],
   textCache: new Map(), // prompt -> Float32Array, for the CLIP model loaded
   scale: null, // the CLIP model's logit scale

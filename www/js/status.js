@@ -1,6 +1,8 @@
 // The status line, rendered from the state: the backend, each model's phase, the timings.
 
+import { renderCardState } from './cards.js';
 import { $ } from './dom.js';
+import { renderExport } from './export.js';
 import { fmtBytes, fmtTime } from './format.js';
 import { MIN_CORES_FOR_THREADS, params } from './params.js';
 import { state } from './state.js';
@@ -43,7 +45,9 @@ export function modelText(m) {
       return `loaded (${fmtBytes(m.bytes)}${where})`;
     }
     case 'failed':
-      return m.error?.kind === 'network' ? 'failed (download)' : 'failed';
+      return m.error?.kind === 'network' || m.error?.kind === 'http' ? 'failed (download)' : 'failed';
+    case 'confirm':
+      return 'waiting for your go-ahead to download';
     default:
       return m.phase;
   }
@@ -60,7 +64,55 @@ function timingText() {
   return out.join(', ');
 }
 
+// Where a load spec's location is: a URL, or the files the user picked.
+function where(at, files) {
+  if (!at) return '';
+  if (at.url) return at.url;
+  return files.length ? `picked files: ${files.join(', ')}` : 'picked files';
+}
+
+/** What a model's spec names, part by part: [[part, where]]. */
+function parts(m) {
+  const s = m.spec || {};
+  if (s.kind === 'clip') return [['CLIP', where(s.model, m.files)]];
+  const out = [];
+  if (s.model) out.push(['encoder-decoder', where(s.model, m.files)]);
+  if (s.peft) out.push(['PEFT checkpoint', where(s.peft, m.files)]);
+  if (s.encoder) out.push(['encoder', where(s.encoder, m.files)]);
+  if (s.decoder) out.push(['decoder', where(s.decoder, m.files)]);
+  if (s.peft && !s.encoder) out.push(['encoder', 'the one its adapter_config.json names']);
+  if (s.peft && !s.decoder) out.push(['decoder', 'the one its adapter_config.json names']);
+  return out;
+}
+
+function backendName() {
+  const a = state.adapter;
+  if (!a) return '';
+  return a.backend === 'cpu' ? `CPU (${threadText(a.build)})` : 'WebGPU';
+}
+
+/** The models panel's account of what is loaded: name, source, size, backend, files picked. */
+function renderLoaded() {
+  const box = $('loaded');
+  if (!box) return;
+  const rows = [];
+  for (const [label, m] of [['CLIP', state.clip], ['Captioner', state.captioner]]) {
+    if (m.phase === 'none') continue;
+    const li = document.createElement('li');
+    li.dataset.model = label.toLowerCase();
+    const what = parts(m).map(([p, w]) => `${p}: ${w}`).join('; ');
+    const size = m.phase === 'ready' ? `, ${fmtBytes(m.bytes)} on ${backendName()}` : '';
+    li.textContent = `${label} (${modelText(m)}${size}): ${what}`;
+    rows.push(li);
+  }
+  box.replaceChildren(...rows);
+  box.hidden = !rows.length;
+}
+
 export function renderStatus() {
+  renderLoaded();
+  renderExport();
+  for (const ph of state.photos) renderCardState(ph);
   if (state.startError) {
     $('status').textContent = state.startError;
     return;

@@ -4,6 +4,7 @@
 
 import { $, el } from './dom.js';
 import { concat, embedPhotos, textEmbeds } from './embeddings.js';
+import { renderExport } from './export.js';
 import { call } from './rpc.js';
 import { isReady, state } from './state.js';
 
@@ -13,9 +14,9 @@ export const DEFAULT_LABELS = ['cat', 'dog', 'bird', 'horse', 'car', 'bicycle', 
 const isJson = (text) => /^\s*[{[]/.test(text);
 const labelsText = () => state.labelsFromFile || $('labels').value;
 
-/** Embeds the photos not embedded yet, then re-scores when any was. */
+/** Embeds the photos not embedded yet, scoring them as they come, and once more at the end. */
 export async function embedAll() {
-  if (await embedPhotos()) await rescore();
+  if (await embedPhotos(() => rescore().catch(() => {}))) await rescore();
 }
 
 /**
@@ -28,6 +29,7 @@ export async function setLabelsText(text, name = 'labels') {
     const names = await call('parseLabels', { text, name });
     $('labels').value = isJson(text) ? names.join('\n') : text;
     state.labelsFromFile = isJson(text) ? text : null;
+    state.labelsGiven = true;
     $('template-error').textContent = '';
   } catch (e) {
     $('template-error').textContent = e.message;
@@ -36,10 +38,15 @@ export async function setLabelsText(text, name = 'labels') {
   scheduleRescore();
 }
 
-/** The true label of each photo, from its path and the labels (Rust's truthOf). */
+/**
+ * The true label of each photo, from its path and the labels (Rust's truthOf): by `{id}_{n}`
+ * names only with labels the user gave (typed, or loaded from a file); by folder names always
+ * (the folders are the user's own labelling).
+ */
 export async function updateTruth() {
   if (!state.ready) return;
-  const truth = await call('truthOf', { labels: labelsText(), paths: state.photos.map((p) => p.path) }).catch(() => []);
+  const args = { labels: labelsText(), paths: state.photos.map((p) => p.path), folderOnly: !state.labelsGiven };
+  const truth = await call('truthOf', args).catch(() => []);
   state.photos.forEach((p, i) => (p.truth = truth[i] ?? null));
 }
 
@@ -81,6 +88,7 @@ export async function rescore() {
   const { probs, accuracy } = await call('zeroShotReport', args, { transfer: [images.buffer, texts.buffer] });
   if (stale()) return;
   photos.forEach((p, i) => (p.probs = probs.slice(i * labels.length, (i + 1) * labels.length)));
+  state.scoredAt = performance.now(); // when the predictions shown were made (the suite orders work by it)
   state.accuracy = accuracy.map((r) => ({
     template: typeof r.template === 'number' ? templates[r.template] : `ensemble of ${templates.length}`,
     right: r.right,
@@ -119,6 +127,7 @@ export function renderPredictions() {
 }
 
 export function renderAccuracy() {
+  renderExport();
   const rows = state.accuracy || [];
   $('accuracy').hidden = !rows.length;
   const body = $('accuracy-table').tBodies[0];
@@ -136,6 +145,7 @@ export function initZeroShot() {
   $('labels').value = DEFAULT_LABELS.join('\n');
   $('labels').addEventListener('input', () => {
     state.labelsFromFile = null;
+    state.labelsGiven = true;
     updateTruth().then(scheduleRescore);
   });
   $('templates').addEventListener('input', scheduleRescore);

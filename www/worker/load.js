@@ -1,4 +1,4 @@
-// Loading a model: the Rust loader (engine.beginLoad / next / answer / finishLoad, src/web.rs)
+// Loading a model: the Rust loader (engine.beginLoad / next / answer / finishLoad, src/web/mod.rs)
 // decides every file and byte range it needs; this loop only carries its requests to the
 // transport and the answers back.
 

@@ -2,16 +2,21 @@
 // ignores Range. Only simple ranges (`bytes=a-b`) are sent: they need no CORS preflight, which a
 // redirecting host (the Hugging Face hub answers with a redirect to its CDN) may not pass.
 
-/** A failure of the transport itself: offline, CORS, HTTP 403 / 5xx. */
+/**
+ * A failure of the transport itself: 'network' where no answer came (offline, CORS, a cut
+ * connection), 'http' for an error status (403, 5xx: `status` says which).
+ */
 export class DownloadError extends Error {
   /**
    * @param {string} message
    * @param {string} [kind] the error kind the page receives ('network' unless said otherwise)
+   * @param {number} [status] the HTTP status, for kind 'http'
    */
-  constructor(message, kind = 'network') {
+  constructor(message, kind = 'network', status = undefined) {
     super(message);
     this.name = 'DownloadError';
     this.kind = kind;
+    if (status !== undefined) this.status = status;
   }
 }
 
@@ -30,7 +35,7 @@ export async function get(url, init) {
     throw new DownloadError(`download failed: ${url} (${e.message || e}; offline, or the server does not allow this page to read it)`);
   }
   if (r.status === 404) return null;
-  if (!r.ok && r.status !== 416) throw new DownloadError(`download failed: ${url} (HTTP ${r.status} ${r.statusText})`);
+  if (!r.ok && r.status !== 416) throw new DownloadError(`download failed: ${url} (HTTP ${r.status}${r.statusText ? ` ${r.statusText}` : ''})`, 'http', r.status);
   return r;
 }
 
