@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
-import { captionOptions, fixtures, hoverWord, maxDiff, native, nativeCaptions, open, repo, shots, step, tmp, until, zsDir } from './harness.mjs';
+import { captionOptions, fixtures, hoverWord, launch, maxDiff, native, nativeCaptions, open, repo, shots, step, tmp, until, zsDir } from './harness.mjs';
 import { execFileSync } from 'node:child_process';
 
 const HUB = 'https://huggingface.co/';
@@ -92,6 +92,22 @@ export async function visitSteps({ browser, url, log, report, templates, classif
     await p.close();
   });
 
+  await step('under Save-Data even the small CLIP waits for a go-ahead', async () => {
+    const fresh = await launch(); // its own profile: no go-ahead remembered from the steps before
+    const p = fresh.pages()[0] || (await fresh.newPage());
+    await p.addInitScript(() => Object.defineProperty(Navigator.prototype, 'connection', { get: () => ({ saveData: true }) }));
+    const hubRequests = [];
+    await p.route(`${HUB}**`, (r) => hubRequests.push(r.request().url()) && r.abort('internetdisconnected'));
+    await p.goto(url);
+    await p.evaluate(() => window.glimpse.ready);
+    await p.click('#samples');
+    await until(p, () => window.glimpse.state.clip.phase === 'confirm', null, 'the confirmation', true);
+    assert.match((await bannerTexts(p))[0], /ViT-B\/32 is a 605 MB download .*asks pages to save data/);
+    assert.deepEqual(await bannerActions(p), ['Download 605 MB']);
+    assert.deepEqual(hubRequests, []);
+    await fresh.close();
+  });
+
   await step('the demo captioner on its shapes works offline: no request leaves the page\'s server, captions and the attention figure equal the CLI\'s', async () => {
     const demo = path.join(repo, 'www/demo');
     const want = JSON.parse(readFileSync(path.join(demo, 'captions.json'), 'utf8'));
@@ -106,7 +122,7 @@ export async function visitSteps({ browser, url, log, report, templates, classif
     assert.deepEqual(got, want, 'the demo captions equal glimpse caption on the same files');
     report.demoCaptions = got;
     assert.deepEqual(outside, [], 'requests outside the page\'s server');
-    assert.match(await p.textContent('#loaded'), /Captioner \(loaded .* on CPU.*PEFT checkpoint: .*\/demo\/peft\//);
+    assert.match(await p.textContent('#loaded'), /Captioner \([\d.]+ MB on CPU .*\): PEFT checkpoint: .*\/demo\/peft\//);
     // The attention figure: the same pixels as the CLI's --attention-dir figure.
     const name = 'red_square_left';
     const figures = path.join(tmp, 'synthetic', 'figures');
@@ -168,6 +184,19 @@ export async function visitSteps({ browser, url, log, report, templates, classif
       assert.deepEqual(x.tokens, short[x.name.replace(/\.png$/, '')].tokens, `re-captioned ${x.name}`);
     }
     assert.equal(await p.textContent('#caption-all'), 'Caption photos');
+    await p.close();
+  });
+
+  await step('the models panel says what is loaded: the captioner of the address in the menu, picked PEFT files by name, sizes and backend', async () => {
+    const p = await open(browser, url, '?backend=webgpu&clip=/fixtures/clip_a/&encoder=/fixtures/clip_b/&decoder=/fixtures/gpt2_plain/');
+    assert.match(await p.$eval('#cap-model', (s) => s.selectedOptions[0].textContent), /from this page's address \(encoder=\/fixtures\/clip_b\/, decoder=\/fixtures\/gpt2_plain\/\)/);
+    const peft = path.join(fixtures, 'peft_b');
+    await p.setInputFiles('#peft-files', [path.join(peft, 'adapter_config.json'), path.join(peft, 'adapter_model.safetensors')]);
+    await p.click('#cap-load');
+    await until(p, () => window.glimpse.state.captioner.phase === 'ready', null, 'the picked PEFT checkpoint');
+    const loaded = await p.textContent('#loaded li[data-model="captioner"]');
+    report.loadedPanel = loaded;
+    assert.match(loaded, /^Captioner \([\d.]+ [kM]B on WebGPU, ([\d.]+ [kM]B downloaded|from the browser cache)\): PEFT checkpoint: picked files: adapter_config\.json, adapter_model\.safetensors; encoder: http.*\/fixtures\/clip_b\/; decoder: http.*\/fixtures\/gpt2_plain\/$/, loaded);
     await p.close();
   });
 

@@ -101,8 +101,8 @@ function renderLoaded() {
     const li = document.createElement('li');
     li.dataset.model = label.toLowerCase();
     const what = parts(m).map(([p, w]) => `${p}: ${w}`).join('; ');
-    const size = m.phase === 'ready' ? `, ${fmtBytes(m.bytes)} on ${backendName()}` : '';
-    li.textContent = `${label} (${modelText(m)}${size}): ${what}`;
+    const how = m.phase === 'ready' ? `${fmtBytes(m.bytes)} on ${backendName()}, ${m.fromNetwork ? `${fmtBytes(m.fromNetwork)} downloaded` : 'from the browser cache'}` : modelText(m);
+    li.textContent = `${label} (${how}): ${what}`;
     rows.push(li);
   }
   box.replaceChildren(...rows);
