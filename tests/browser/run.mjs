@@ -164,6 +164,11 @@ await step('CLIPScore equals the native CLI, and follows an edited caption', asy
   const ph = await page.evaluate(() => ({ name: window.glimpse.state.photos[0].name, text: window.glimpse.state.photos[0].scoredText, score: window.glimpse.state.photos[0].score }));
   const want = native(['score', '--clip', path.join(fixtures, 'clip_a'), '--image', path.join(zsDir, ph.name), '--caption', ph.text]).CLIPScore;
   report.clipScoreDiff = Math.abs(ph.score - want);
+  // The raw cosine beside it, and why a negative one scores 0.
+  const shown = await page.locator(`.card[data-name="${ph.name}"] .score`).evaluate((e) => ({ text: e.textContent, title: e.title }));
+  assert.match(shown.text, /^CLIPScore \d\.\d{4} \(cosine -?\d\.\d{4}\)/);
+  assert.match(shown.title, /2\.5 × max\(cosine/);
+  assert.equal(await page.locator('.card[data-rank="best"]').count(), 1, 'the best-scoring photo is marked');
   assert.ok(report.clipScoreDiff < 1e-4, `CLIPScore ${ph.score} vs native ${want}`);
   const edit = page.locator(`.card[data-name="${ph.name}"] input.edit`);
   await edit.fill('a bright green circle');

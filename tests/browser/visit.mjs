@@ -152,7 +152,11 @@ export async function visitSteps({ browser, url, log, report, templates, classif
     await p.setViewportSize({ width: 1100, height: 900 });
     const card = p.locator(`.card[data-name="${name}.png"]`);
     await card.scrollIntoViewIfNeeded();
+    await p.mouse.move(0, 0);
+    const shown = () => card.evaluate((c) => ({ photo: !c.querySelector('img.thumb').hidden, overlay: !c.querySelector('canvas.overlay').hidden, scale: !c.querySelector('.scale').hidden }));
+    assert.deepEqual(await shown(), { photo: true, overlay: false, scale: true }, 'the photo itself until a word is hovered, and the colour scale');
     await hoverWord(card, 1);
+    assert.equal((await shown()).overlay, true, 'the overlay while a word is hovered');
     await p.screenshot({ path: path.join(shots, 'readme.png') });
     await p.close();
   });
