@@ -188,6 +188,7 @@ await step('a corrupt image gets a clear message and the page keeps working', as
   }, null, 'the corrupt image error and the next image');
   const msg = await page.locator('.card[data-name="not_an_image.png"] .error').textContent();
   assert.match(msg, /not_an_image\.png/);
+  assert.match(msg, /not an image: open it elsewhere/, 'advice for a photo, not for a model');
   report.corruptImageMessage = msg;
 });
 

@@ -95,7 +95,7 @@ export function captionAll() {
         await rescoreCaption(ph, ph.caption.text);
       } catch (e) {
         if (e.kind !== 'cancelled') {
-          ph.captionError = describe(e);
+          ph.captionError = describe(e, 'image');
           setError(ph, ph.captionError);
         } else if (ph.caption) renderCaption(ph); // the caption it had stays
       } finally {

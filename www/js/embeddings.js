@@ -64,7 +64,7 @@ export function embedPhotos(onEach = () => {}) {
         any = true;
         onEach();
       } catch (e) {
-        setError(ph, describe(e));
+        setError(ph, describe(e, 'image'));
       } finally {
         ph.embedding = false;
         renderCardState(ph);

@@ -14,8 +14,10 @@ export function retryable(e) {
 /**
  * The advice that follows an error's message, or ''.
  * @param {{kind?: string, status?: number}} e
+ * @param {'model'|'image'} [about] what failed: a model's files, or a photo
  */
-export function advice(e) {
+export function advice(e, about = 'model') {
+  if (about === 'image' && e.kind === 'invalid-file') return 'The file is damaged or not an image: open it elsewhere, or save it again as PNG or JPEG.';
   switch (e.kind) {
     case 'network':
       return 'The server could not be reached: check the connection (or that the server allows this page to read its files), then retry. Models in a local folder need no network (README, "Local and offline models").';
@@ -41,8 +43,12 @@ export function advice(e) {
   }
 }
 
-/** The message of `e` followed by its advice. */
-export function describe(e) {
-  const a = advice(e);
+/**
+ * The message of `e` followed by its advice.
+ * @param {{kind?: string, status?: number, message: string}} e
+ * @param {'model'|'image'} [about]
+ */
+export function describe(e, about = 'model') {
+  const a = advice(e, about);
   return a ? `${e.message.replace(/[.\s]+$/, '')}. ${a}` : e.message;
 }
