@@ -5,7 +5,7 @@
 //
 // Protocol: the page posts {id, op, args}; the worker answers {id, ok: true, result, ms} or
 // {id, ok: false, error: {kind, message}}, and sends {type: 'progress', id, done, total, file,
-// seconds} while loading, and {type: 'step', id, text, words} after each decoding step of a
+// seconds} while loading, and {type: 'step', id, text, tokens} after each decoding step of a
 // caption. Operations on the engine run one at a time, in the order they arrive, except captions:
 // they have their own lane (one at a time) and give way after every decoding step until the main
 // lane is empty, so zero-shot, template edits, search and loads never wait behind a caption

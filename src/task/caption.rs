@@ -62,12 +62,11 @@ impl CaptionPipeline {
         Self { model: model.for_inference(), config, tokenizer, device: device.clone() }
     }
 
-    /// The text and word chips of a partial sequence (start token first), as decoding goes:
-    /// `(text, words)`.
-    pub fn partial(&self, seq: &[u32]) -> Result<(String, Vec<String>)> {
+    /// The text of a partial sequence (start token first), as decoding goes.
+    pub fn partial(&self, seq: &[u32]) -> Result<String> {
         let body = seq.get(1..).unwrap_or_default();
         let body = body.strip_suffix(&[self.config.eos_token]).unwrap_or(body);
-        Ok((self.tokenizer.decode(body)?.trim().to_string(), self.tokenizer.pieces(body)?))
+        Ok(self.tokenizer.decode(body)?.trim().to_string())
     }
 
     fn chips(&self, words: &[u32]) -> Result<Vec<Chip>> {

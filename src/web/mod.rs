@@ -265,8 +265,8 @@ impl Engine {
 
     /// Captions an encoded image. `options`: `{beams, maxTokens, lengthPenalty, noRepeatNgram,
     /// noStop}` (all optional; absent ones take the model's generation defaults). `on_step`,
-    /// when given, is called after every decoding step with `{text, words}` so far (the best
-    /// beam's) and returns a value or a promise of one: false (or a rejection) stops the caption,
+    /// when given, is called after every decoding step with `{text, tokens}` so far (the best
+    /// beam's text, and how many tokens it has) and returns a value or a promise of one: false (or a rejection) stops the caption,
     /// which then fails with kind `cancelled`; while its promise waits, the worker answers other
     /// requests. Resolves to `{tokens, text, words, grid, attention, seen, size}` where
     /// `attention[word][layer][1 + rows*cols]` and `seen` is the RGBA image the encoder saw.
@@ -282,7 +282,7 @@ impl Engine {
                 let answer = captioner
                     .partial(seq)
                     .map_err(js)
-                    .and_then(|(text, words)| to_js(&serde_json::json!({ "text": text, "words": words })))
+                    .and_then(|text| to_js(&serde_json::json!({ "text": text, "tokens": seq.len().saturating_sub(1) })))
                     .and_then(|partial| f.call1(&JsValue::NULL, &partial));
                 Box::pin(async move {
                     let Ok(v) = answer else { return false };

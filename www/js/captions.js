@@ -127,7 +127,7 @@ function showPartial(ph, m) {
   ph.partial = m.text;
   const c = ph.card;
   c.chips.replaceChildren(el('span', 'partial', m.text || '…'));
-  c.chips.dataset.streaming = String(m.words.length);
+  c.chips.dataset.streaming = String(m.tokens);
 }
 
 /** The caption's word chips (hover or focus one to see its attention) and its editor. */

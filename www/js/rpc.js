@@ -71,7 +71,7 @@ function restart(err) {
  * @param {{onProgress?: (m: object) => void, onStep?: (m: object) => void, onId?: (id: number) => void,
  *   transfer?: Transferable[], timed?: boolean}} [how]
  *   `timed`: resolve to {result, seconds} (the time the worker spent on it, not counting the
- *   wait behind earlier requests); `onStep`: a caption's steps ({text, words}); `onId`: the
+ *   wait behind earlier requests); `onStep`: a caption's steps ({text, tokens}); `onId`: the
  *   request's id (what `cancel` takes)
  */
 export function call(op, args = {}, { onProgress = null, onStep = null, onId = null, transfer = [], timed = false } = {}) {
