@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use super::common::{DeviceArgs, PredictArgs, embed_images, image_paths, names, print_json, progress};
 use crate::error::{Error, Result};
 use crate::model::clip::Towers;
+use crate::task::fewshot::evaluate::{Setting, evaluate};
 use crate::task::fewshot::head::{self, HeadInfo};
-use crate::task::fewshot::probe::{self, LinearProbe};
-use crate::task::fewshot::{Classifier, Method, cache, pick_shots};
+use crate::task::fewshot::{Method, pick_shots, probe};
 use crate::task::zeroshot::{self, DEFAULT_TEMPLATE, LabelSet};
 
 /// Arguments of `fewshot`.
@@ -87,93 +87,43 @@ pub fn run(a: FewshotArgs) -> Result<()> {
     let keys: Vec<Vec<f32>> = picked.iter().map(|&i| train_embeds[i].clone()).collect();
     let y: Vec<usize> = picked.iter().map(|&i| pool_truth[i].expect("checked above")).collect();
     let truth: Vec<Option<usize>> = test_kept.iter().map(|p| labels.truth_of(p)).collect();
-    let n = labels.names.len();
-    let accuracy = |probs: &[Vec<f32>]| zeroshot::accuracy(probs, &truth);
-    let predict = |c: &Classifier| -> Vec<Vec<f32>> { test_embeds.iter().map(|e| c.probabilities(e)).collect() };
+    let setting = Setting {
+        text: &text,
+        templates: &templates,
+        classes: labels.names.len(),
+        scale,
+        keys: &keys,
+        y: &y,
+        images: &test_embeds,
+        truth: &truth,
+        methods: &methods,
+        probe_c: a.probe_c,
+    };
+    let fits_probe = methods.contains(&Method::Probe) && a.probe_c.is_none();
+    let bar = progress(if fits_probe { probe::C_GRID.len() * 5 + 1 } else { 1 }, "fitting");
+    let mut tick = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let eval = pollster::block_on(evaluate(&device, &setting, &mut tick))?;
+    bar.finish_and_clear();
 
-    // One row per template, then the ensemble: zero-shot and the cache model on its classifier.
-    let all: Vec<usize> = (0..templates.len()).collect();
-    let mut rows: Vec<(Value, Vec<usize>)> = templates.iter().enumerate().map(|(i, t)| (json!(t), vec![i])).collect();
-    if templates.len() > 1 {
-        rows.push((json!("ensemble"), all.clone()));
-    }
-    let ensemble_text = zeroshot::class_embeddings(&text, n, &all);
-    let mut table = Vec::with_capacity(rows.len());
-    let mut ensemble_tip = None;
-    for (name, tpl) in &rows {
-        let classes = zeroshot::class_embeddings(&text, n, tpl);
-        let zs = zeroshot::score(&test_embeds, &text, n, tpl, scale);
-        let mut row = json!({ "template": name, "zero_shot": accuracy(&zs) });
-        if methods.contains(&Method::Tip) {
-            let (model, search) = cache::fit(classes, scale, keys.clone(), y.clone());
-            let tip = Classifier::Tip(model);
-            row["tip"] = json!({ "accuracy": accuracy(&predict(&tip)), "alpha": search.alpha, "beta": search.beta,
-                                 "loo_accuracy": search.loo_accuracy });
-            if *tpl == all {
-                ensemble_tip = Some((tip, search));
-            }
-        }
-        table.push(row);
-    }
-
-    let mut fitted: Vec<(Method, Classifier, Value)> = Vec::new();
-    for &m in &methods {
-        if fitted.iter().any(|f| f.0 == m) {
-            continue;
-        }
-        match m {
-            Method::Tip => {
-                let (tip, search) = ensemble_tip.take().expect("the table's last row is the ensemble");
-                fitted.push((m, tip, serde_json::to_value(search).unwrap_or_default()));
-            }
-            Method::Probe => {
-                let start = LinearProbe::zero_shot(&ensemble_text, scale);
-                let (fit, info) = match a.probe_c {
-                    Some(c) => {
-                        let (p, r) = pollster::block_on(probe::fit(&device, &keys, &y, &start, c))?;
-                        (p, json!({ "c": c, "chosen_by": "--probe-c", "fit": r }))
-                    }
-                    None => {
-                        let bar = progress(probe::C_GRID.len() * 5 + 1, "fitting the linear probe");
-                        let mut tick = |done: usize, total: usize| {
-                            bar.set_length(total as u64);
-                            bar.set_position(done as u64);
-                        };
-                        let (p, r, cv) = pollster::block_on(probe::fit_cross_validated(&device, &keys, &y, &start, &mut tick))?;
-                        bar.finish_and_clear();
-                        let chosen_by = if cv.folds >= 2 { "cross-validation" } else { "one shot per class: nothing to cross-validate, sklearn's default" };
-                        (p, json!({ "c": cv.c, "chosen_by": chosen_by, "folds": cv.folds, "cv": cv.grid, "fit": r }))
-                    }
-                };
-                fitted.push((m, Classifier::Linear(fit), info));
-            }
-        }
-    }
-
-    let (first, classifier, _) = &fitted[0];
-    let probs = predict(classifier);
-    let mut out = zeroshot::report(&templates, &labels, &names(&test_kept), &probs, &truth, a.out.top_k);
-    let methods_json: serde_json::Map<String, Value> = fitted
-        .iter()
-        .map(|(m, c, info)| {
-            let mut v = info.clone();
-            v["accuracy"] = json!(accuracy(&predict(c)));
-            (m.to_string(), v)
-        })
-        .collect();
-    out["zero_shot_accuracy"] = json!(accuracy(&zeroshot::score(&test_embeds, &text, n, &all, scale)));
+    let first = &eval.fitted[0];
+    let mut out = zeroshot::report(&templates, &labels, &names(&test_kept), &first.probs, &truth, a.out.top_k);
+    out["zero_shot_accuracy"] = json!(eval.zero_shot_accuracy);
     out["fewshot"] = json!({
-        "method": first.to_string(),
+        "method": first.method.to_string(),
         "shots": a.shots,
         "seed": a.seed,
         "train": picked.iter().map(|&i| train_kept[i].display().to_string()).collect::<Vec<_>>(),
-        "methods": methods_json,
+        "methods": eval.methods_json(),
+        "confusion": eval.confusion_json(&truth, labels.names.len()),
     });
-    out["per_template"] = Value::Array(table);
+    out["per_template"] = Value::Array(eval.per_template.clone());
     if let Some(path) = &a.save {
         let model = a.model.file_name().map_or_else(|| a.model.display().to_string(), |f| f.to_string_lossy().into_owned());
         let info = HeadInfo::new(labels.names.clone(), templates.clone(), a.shots, a.seed, model);
-        let bytes = head::to_bytes(classifier, info)?;
+        let bytes = head::to_bytes(&first.classifier, info)?;
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;

@@ -4,8 +4,9 @@
 //! CLI give the same numbers.
 //!
 //! Every GPU read-back is asynchronous; methods that wait return a `Promise`. The engine-free
-//! functions (scores, reports, heat maps, figures) are in [`pure`].
+//! functions (scores, reports, heat maps, figures) are in [`pure`], few-shot in [`fewshot`].
 
+mod fewshot;
 mod pure;
 
 use std::cell::RefCell;
@@ -33,6 +34,16 @@ fn js(e: Error) -> JsValue {
 
 fn usage(message: impl Into<String>) -> JsValue {
     js(Error::usage(message))
+}
+
+/// Rows of `width` values of a concatenated array (`v.len() / width` of them).
+fn rows(v: &[f32], width: usize) -> Vec<Vec<f32>> {
+    v.chunks(width.max(1)).map(<[f32]>::to_vec).collect()
+}
+
+/// The known label of each image as the page sends it (a class index, or -1 for none).
+fn truths(truth: &[i32], classes: usize) -> Vec<Option<usize>> {
+    truth.iter().map(|&t| usize::try_from(t).ok().filter(|&t| t < classes)).collect()
 }
 
 fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue, JsValue> {

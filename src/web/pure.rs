@@ -7,7 +7,7 @@ use std::path::Path;
 use js_sys::{Float32Array, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use super::{js, to_js, usage};
+use super::{js, rows, to_js, truths, usage};
 use crate::error::Error;
 use crate::task::metrics::clipscore;
 use crate::task::heatmap;
@@ -64,8 +64,7 @@ pub fn zero_shot_report(
     truth: &[i32],
     scale: f32,
 ) -> Result<JsValue, JsValue> {
-    let rows = |v: &[f32]| v.chunks(dim.max(1)).map(<[f32]>::to_vec).collect::<Vec<_>>();
-    let (images, texts) = (rows(images), rows(texts));
+    let (images, texts) = (rows(images, dim), rows(texts, dim));
     if texts.len() != labels * templates || truth.len() != images.len() {
         return Err(usage(format!(
             "zero-shot: {} text embeddings for {labels} labels x {templates} templates, {} truths for {} images",
@@ -74,7 +73,7 @@ pub fn zero_shot_report(
             images.len()
         )));
     }
-    let truth: Vec<Option<usize>> = truth.iter().map(|&t| usize::try_from(t).ok().filter(|&t| t < labels)).collect();
+    let truth = truths(truth, labels);
     let all: Vec<usize> = (0..templates).collect();
     let probs: Vec<f32> = zeroshot::score(&images, &texts, labels, &all, scale).concat();
     let accuracy = zeroshot::accuracy_table(&images, &texts, labels, templates, &truth, scale);
@@ -102,8 +101,8 @@ pub fn classify_report(
         return Err(usage(format!("report: {} probabilities, {} truths for {} images x {n} labels", probs.len(), truth.len(), images.len())));
     }
     let labels = LabelSet::from_names(labels).map_err(js)?;
-    let probs: Vec<Vec<f32>> = probs.chunks(n).map(<[f32]>::to_vec).collect();
-    let truth: Vec<Option<usize>> = truth.iter().map(|&t| usize::try_from(t).ok().filter(|&t| t < n)).collect();
+    let probs = rows(probs, n);
+    let truth = truths(truth, n);
     let per: Vec<Option<f64>> = serde_wasm_bindgen::from_value(per_template).map_err(|e| usage(format!("per_template: {e}")))?;
     if per.len() != templates.len() {
         return Err(usage(format!("report: {} accuracies for {} templates", per.len(), templates.len())));

@@ -194,6 +194,14 @@ fn four_shots_beat_zero_shot_by_far_on_a_set_clip_cannot_name() {
     assert_eq!(out["predictions"].as_array().unwrap().len(), 24);
     assert_eq!(out["fewshot"]["train"].as_array().unwrap().len(), 16);
     assert_eq!(out["fewshot"]["method"], "tip");
+    // Confusion counts: every test image once, the diagonal its accuracy.
+    for (m, acc) in [("zero_shot", zs), ("tip", tip), ("probe", probe)] {
+        let c: Vec<Vec<u64>> = serde_json::from_value(out["fewshot"]["confusion"][m].clone()).unwrap();
+        assert_eq!((c.len(), c.iter().map(|r| r.iter().sum::<u64>()).sum::<u64>()), (4, 24), "{m}");
+        assert!(c.iter().all(|r| r.iter().sum::<u64>() == 6), "{m}: 6 test images per class");
+        let right: u64 = (0..4).map(|i| c[i][i]).sum();
+        assert!((right as f64 / 24.0 - acc).abs() < 1e-12, "{m}: diagonal {right} vs accuracy {acc}");
+    }
     assert_close("tip predictions", &flat(&by_reference_order(&out, &r)), &flat(&rows(&r["runs"][2]["tip_probs"])), 1e-4);
 }
 

@@ -34,12 +34,10 @@ impl LinearProbe {
         softmax(&self.logits(f)).into_iter().map(|p| p as f32).collect()
     }
 
-    #[cfg(not(target_family = "wasm"))] // the probe's fit (native) only
     pub(super) fn flat(&self) -> Vec<f64> {
         self.weight.iter().flatten().chain(&self.bias).map(|&x| f64::from(x)).collect()
     }
 
-    #[cfg(not(target_family = "wasm"))]
     pub(super) fn from_flat(theta: &[f64], classes: usize, dim: usize, c: f64) -> Self {
         let weight = (0..classes).map(|k| theta[k * dim..(k + 1) * dim].iter().map(|&x| x as f32).collect()).collect();
         let bias = theta[classes * dim..].iter().map(|&x| x as f32).collect();

@@ -4,17 +4,17 @@
 //!
 //! - [`cache`]: Tip-Adapter's training-free cache model (alpha, beta by leave-one-out);
 //! - [`probe`]: CLIP's linear probe, L2-regularised multinomial logistic regression trained with
-//!   burn's autodiff, its `C` by cross-validation (native builds: the page's wasm build has no
-//!   autodiff yet);
+//!   burn's autodiff (on the CLI's device or the page's), its `C` by cross-validation;
 //! - [`lbfgs`]: the optimiser the probe (and scikit-learn, its reference) uses;
-//! - [`head`]: a fitted classifier saved as safetensors, which `classify --head` loads;
+//! - [`head`]: a fitted classifier saved as safetensors, which `classify --head` and the page load;
+//! - [`evaluate`]: one evaluation of the methods against zero-shot, shared by the CLI and the page;
 //! - here: choosing k shots per class, and the classifier either method gives.
 
 pub mod cache;
+pub mod evaluate;
 pub mod head;
 pub mod lbfgs;
 pub mod linear;
-#[cfg(not(target_family = "wasm"))]
 pub mod probe;
 
 use std::fmt;
@@ -103,7 +103,7 @@ impl Classifier {
 /// with fewer than `k` labelled images is an error naming it (and every other short class).
 pub fn pick_shots(truth: &[Option<usize>], class_names: &[String], k: usize, seed: u64) -> Result<Vec<usize>> {
     if k == 0 {
-        return Err(Error::usage("--shots must be at least 1"));
+        return Err(Error::usage("the shots per class must be at least 1"));
     }
     let mut picked = Vec::with_capacity(k * class_names.len());
     let mut short = Vec::new();
@@ -118,7 +118,7 @@ pub fn pick_shots(truth: &[Option<usize>], class_names: &[String], k: usize, see
     }
     if !short.is_empty() {
         return Err(Error::usage(format!(
-            "{k} labelled training image{} per class wanted, but {}: add labelled images or lower --shots",
+            "{k} labelled training image{} per class wanted, but {}: add labelled images or ask for fewer shots",
             if k == 1 { "" } else { "s" },
             short.join(", ")
         )));

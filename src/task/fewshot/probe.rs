@@ -91,9 +91,10 @@ impl Problem {
         let loss = nll + penalty; // [1]
         let grads = loss.backward();
         let g = t.grad(&grads).ok_or_else(|| Error::Internal("the linear probe's parameters got no gradient".into()))?;
-        let value = read_vec(loss.detach()).await?[0];
-        let grad = read_vec(g).await?;
-        Ok((f64::from(value), grad.into_iter().map(f64::from).collect()))
+        // One read-back of [loss, gradient...] (each read waits for the device: on a GPU that is
+        // most of an evaluation's time).
+        let both = read_vec(Tensor::cat(vec![loss.inner(), g], 0)).await?; // [1 + k (d + 1)]
+        Ok((f64::from(both[0]), both[1..].iter().map(|&v| f64::from(v)).collect()))
     }
 
     async fn fit(&self, start: &LinearProbe, c: f64) -> Result<(LinearProbe, FitReport)> {
