@@ -1,5 +1,5 @@
 // The page's entry: starts the engine (worker.js, the Rust engine on WebGPU or the CPU) and wires
-// the modules in js/: rpc (the worker), state, models, zeroshot, captions and overlay, gallery,
+// the modules in js/: rpc (the worker), state, models, zeroshot, fewshot, captions and overlay, gallery,
 // search, status, banner and progress.
 
 // First: it may reload the page once to make it cross-origin isolated (threads).
@@ -8,6 +8,7 @@ import { showBanner } from './js/banner.js';
 import { captionAll, initCaptions, recaptionStale } from './js/captions.js';
 import { $ } from './js/dom.js';
 import { exportText, initExport } from './js/export.js';
+import { fewshotReport, fit as fitFewshot, initFewshot } from './js/fewshot.js';
 import { fmtBytes } from './js/format.js';
 import { initGallery, startWork } from './js/gallery.js';
 import { CONFIRM_ABOVE, forget, loadAgain, loadCaptioner, loadClip, renderCaptionButton } from './js/models.js';
@@ -124,6 +125,7 @@ async function started(info) {
 
 initModelsPanel();
 initZeroShot();
+initFewshot();
 initCaptions();
 initOverlays();
 initGallery();
@@ -142,4 +144,4 @@ const ready = isolation
   });
 
 // For tests and the curious: the state, the worker calls, and a promise for the start.
-window.glimpse = { state, call, ready, loadClip, loadCaptioner, embedAll, captionAll, rescore, exportText };
+window.glimpse = { state, call, ready, loadClip, loadCaptioner, embedAll, captionAll, rescore, exportText, fitFewshot, fewshotReport };

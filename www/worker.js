@@ -137,6 +137,11 @@ const ops = {
       cancelled.delete(id);
     }
   },
+  // Few-shot: fits and scores on the page's device (see engine.fewShot); progress as {done, total}.
+  async fewShot({ id, texts, dim, labels, templates, scale, keys, y, images, truth, options }) {
+    const onProgress = (done, total) => postMessage({ type: 'progress', id, done, total });
+    return engine.fewShot(texts, dim, labels, templates, scale, keys, y, images, truth, options, onProgress);
+  },
   // For the browser suite: kills the engine as a bug would.
   async crashForTesting() {
     glimpse.panicForTesting();
@@ -151,7 +156,7 @@ const ops = {
     return storeSize();
   },
 };
-const NEEDS_ENGINE = new Set(['load', 'embedImage', 'embedTexts', 'logitScale', 'caption']);
+const NEEDS_ENGINE = new Set(['load', 'embedImage', 'embedTexts', 'logitScale', 'caption', 'fewShot']);
 
 // Engine-free functions of the wasm module (answered at once).
 const pure = {
@@ -162,6 +167,9 @@ const pure = {
   attentionFigure: ({ seen, size, words, attention, grid }) => glimpse.attentionFigure(seen, size, words, attention, grid),
   clipScore: ({ image, text }) => ({ score: glimpse.clipScore(image, text), cosine: glimpse.clipCosine(image, text) }),
   parseLabels: ({ text, name }) => glimpse.parseLabels(text, name),
+  pickShots: ({ truth, labels, k, seed }) => Array.from(glimpse.pickShots(truth, labels, k, seed)),
+  headPredict: ({ bytes, name, images, dim }) => glimpse.headPredict(bytes, name, images, dim),
+  scoreProbs: ({ probs, labels, truth }) => glimpse.scoreProbs(probs, labels, truth),
   truthOf: ({ labels, paths, folderOnly }) => paths.map((p) => glimpse.truthOf(labels, p, Boolean(folderOnly)) ?? null),
 };
 

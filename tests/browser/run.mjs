@@ -12,6 +12,7 @@ import path from 'node:path';
 
 import { writeBroken } from './broken.mjs';
 import { FLAGS, busyWorkers, captionOptions, fixtures, gotoAndStart, hoverWord, launch, maxDiff, native, nativeCaptions, open, overlayOf, repo, results, shots, step, tmp, until, workerCpu, zsDir } from './harness.mjs';
+import { fewshotSteps } from './fewshot.mjs';
 import { loadingSteps } from './loading.mjs';
 import { visitSteps } from './visit.mjs';
 import { ISOLATION, serve } from './serve.mjs';
@@ -347,6 +348,7 @@ await step('a published captioner saved as pytorch_model.bin loads in the page (
 
 await loadingSteps({ browser, url, log, report, templates: TEMPLATES });
 await visitSteps({ browser, url, log, report, templates: TEMPLATES, classify, details, caption: CAPTION });
+await fewshotSteps({ browser, url });
 
 await step('peak wasm memory while loading stays near the largest tensor, whatever the file size', async () => {
   const p3 = await open(browser, url, `?backend=webgpu`);

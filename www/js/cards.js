@@ -1,5 +1,5 @@
-// A photo's card in the gallery: the image (or the overlay canvas), its name, true label and
-// search similarity, what is being done for it (queued, computing, waiting for a model), the top
+// A photo's card in the gallery: the image (or the overlay canvas), its name, true label, search
+// similarity and few-shot role (train / test), what is being done for it (queued, computing, waiting for a model), the top
 // predictions, the caption's word chips, the caption editor, the CLIPScore, and an error line.
 
 import { el } from './dom.js';
@@ -9,8 +9,9 @@ import { state } from './state.js';
  * Builds the card of `ph` (stored as `ph.card`, and returned).
  * @param {object} ph the photo
  * @param {(text: string) => void} onEdit called (debounced) with an edited caption
+ * @param {() => void} onSplit called when its few-shot button (train / test) is pressed
  */
-export function makeCard(ph, onEdit) {
+export function makeCard(ph, onEdit, onSplit) {
   const root = el('article', 'card');
   root.dataset.name = ph.name;
   const media = el('div', 'media');
@@ -24,7 +25,12 @@ export function makeCard(ph, onEdit) {
   const title = el('div', 'name');
   const truth = el('span', 'truth');
   const search = el('span', 'sim');
-  title.append(el('span', 'file', ph.path), truth, search);
+  const split = el('button', 'split', 'use to train');
+  split.type = 'button';
+  split.hidden = true;
+  split.setAttribute('aria-pressed', 'false');
+  split.onclick = onSplit;
+  title.append(el('span', 'file', ph.path), truth, search, split);
   const top = el('ol', 'top');
   const cap = el('div', 'caption');
   const chips = el('div', 'chips');
@@ -51,7 +57,7 @@ export function makeCard(ph, onEdit) {
     clearTimeout(timer);
     timer = setTimeout(() => onEdit(edit.value), 150);
   });
-  ph.card = { root, img, canvas, truth, search, work, top, chips, scale, edit, score, figure, error };
+  ph.card = { root, img, canvas, truth, search, split, work, top, chips, scale, edit, score, figure, error };
   return ph.card;
 }
 

@@ -5,7 +5,9 @@
 import { showBanner } from './banner.js';
 import { $, download } from './dom.js';
 import { call } from './rpc.js';
+import { fewshotReport } from './fewshot.js';
 import { state } from './state.js';
+import { accuracyRows } from './zeroshot.js';
 
 /** One CSV field: quoted when it holds a comma, quote or line break (RFC 4180). */
 function field(v) {
@@ -56,10 +58,17 @@ const EXPORTS = {
       }),
     );
   },
+  // The table as shown: zero-shot rows, and with a current few-shot fit its rows (on the test photos).
   async accuracy(format) {
-    const rows = (state.accuracy || []).map((r) => ({ template: r.template, accuracy: r.right / r.n, right: r.right, n: r.n }));
+    const rows = accuracyRows().map((r) => ({ template: r.template, method: r.method, shots: r.shots, accuracy: r.accuracy, right: r.right, n: r.n }));
     if (format === 'json') return `${JSON.stringify(rows, null, 2)}\n`;
-    return csv(['template', 'accuracy', 'right', 'n'], rows.map((r) => [r.template, r.accuracy, r.right, r.n]));
+    return csv(['template', 'method', 'shots', 'accuracy', 'right', 'n'], rows.map((r) => [r.template, r.method, r.shots, r.accuracy, r.right, r.n]));
+  },
+  // glimpse fewshot's fields for the fit shown: per-template rows, each method's fit, confusion.
+  async fewshot() {
+    const report = fewshotReport();
+    if (!report) throw new Error('nothing fitted yet');
+    return `${JSON.stringify(report, null, 2)}\n`;
   },
   async captions(format) {
     const photos = captioned();
@@ -75,7 +84,8 @@ const EXPORTS = {
 const TYPES = { json: 'application/json', csv: 'text/csv' };
 
 /**
- * The text of an export: `what` one of predictions, accuracy, captions; `format` json or csv.
+ * The text of an export: `what` one of predictions, accuracy, fewshot (JSON only), captions;
+ * `format` json or csv.
  * @param {string} what
  * @param {string} format
  */
@@ -105,6 +115,6 @@ export function initExport() {
 
 /** Enables the buttons of what there is to export. */
 export function renderExport() {
-  const have = { predictions: scored().length > 0, accuracy: (state.accuracy || []).length > 0, captions: captioned().length > 0 };
+  const have = { predictions: scored().length > 0, accuracy: (state.accuracy || []).length > 0, captions: captioned().length > 0, fewshot: Boolean(fewshotReport()) };
   for (const b of document.querySelectorAll('#export button[data-what]')) b.disabled = !have[b.dataset.what];
 }

@@ -4,6 +4,7 @@
 import { showBanner } from './banner.js';
 import { cancelCurrent, captionAll, rescoreCaption } from './captions.js';
 import { makeCard } from './cards.js';
+import { render as renderFewshot, toggleSplit } from './fewshot.js';
 import { $ } from './dom.js';
 import { captionerConfigured, loadCaptioner, loadClip } from './models.js';
 import { isReady, state } from './state.js';
@@ -26,7 +27,7 @@ export async function addFiles(entries, { clip = true } = {}) {
   for (const { file, path } of images) {
     const ph = { id: ++photoId, name: file.name, path: path || file.name, file, url: URL.createObjectURL(file), embed: null, truth: null };
     state.photos.push(ph);
-    makeCard(ph, (text) => rescoreCaption(ph, text).catch(() => {}));
+    makeCard(ph, (text) => rescoreCaption(ph, text).catch(() => {}), () => toggleSplit(ph));
     $('gallery').append(ph.card.root);
   }
   await updateTruth();
@@ -75,8 +76,10 @@ function removeAll() {
   for (const ph of state.photos) URL.revokeObjectURL(ph.url);
   state.photos = [];
   state.accuracy = [];
+  state.fewshot.result = null;
   $('gallery').replaceChildren();
   renderAccuracy();
+  renderFewshot();
 }
 
 /** Adds the sample photos shipped with the page (samples/samples.json lists them and their licences). */

@@ -24,7 +24,7 @@ export function noModel() {
  * A photo: {id, name, path, file, url, card, embed (Float32Array), truth (label index or null),
  * probs (Float32Array), caption ({tokens, text, words, grid, attention, seen, size}),
  * captionOptions (what was asked of the captioner), heat (Map of attention maps), score,
- * scoredText, error, captionError}.
+ * scoredText, error, captionError, split ('train': a few-shot training photo)}.
  */
 export const state = {
   ready: false, // the engine is started
@@ -43,6 +43,10 @@ export const state = {
   accuracy: null, // [{template (text), right, n}]
   timings: {},
   hover: null, // {photo, word} shown in an overlay
+  // Few-shot (fewshot.js): the fit shown ({signature, report, probs, heads, ...}) or null, a
+  // loaded classifier ({name, bytes, info, probs}) or null, the method predictions use
+  // ('zero_shot', 'tip', 'probe', 'head'), the fit running (a promise) and its progress.
+  fewshot: { result: null, head: null, method: 'zero_shot', chosen: false, auto: false, fitting: null, again: false, progress: null, error: null, pickedWith: null },
 };
 
 /** Whether a model is loaded and usable. */

@@ -56,6 +56,22 @@ export function scheduleRescore() {
   rescoreTimer = setTimeout(() => rescore().catch((e) => ($('template-error').textContent = e.message)), 200);
 }
 
+// What predictions and the accuracy table show beyond zero-shot (fewshot.js sets them): the
+// probabilities of a photo under the method chosen, and the few-shot table's rows (or null).
+let shownOf = (ph) => ph.probs;
+let fewshotRowsOf = () => null;
+/**
+ * @param {(ph: object) => Float32Array|null} probs
+ * @param {() => object[]|null} rows
+ */
+export function showWith(probs, rows) {
+  shownOf = probs;
+  fewshotRowsOf = rows;
+}
+const rescoredListeners = [];
+/** `fn()` after every re-scoring (new photos embedded, labels or templates changed). */
+export const onRescored = (fn) => rescoredListeners.push(fn);
+
 let generation = 0; // of rescore calls: the results of a superseded one are dropped
 
 /** Probabilities of every embedded photo and the accuracy table, for the labels and templates shown. */
@@ -96,6 +112,7 @@ export async function rescore() {
   }));
   renderPredictions();
   renderAccuracy();
+  for (const fn of rescoredListeners) fn();
 }
 
 /** Forgets the results of a CLIP model (another one is loaded). */
@@ -114,28 +131,50 @@ export function renderPredictions() {
     const c = ph.card;
     c.top.replaceChildren();
     c.truth.textContent = ph.truth !== null && state.labels[ph.truth] ? ` · true: ${state.labels[ph.truth]}` : '';
-    if (!ph.probs) continue;
-    const order = [...ph.probs.keys()].sort((a, b) => ph.probs[b] - ph.probs[a] || a - b).slice(0, k);
+    const probs = shownOf(ph);
+    if (!probs) continue;
+    const order = [...probs.keys()].sort((a, b) => probs[b] - probs[a] || a - b).slice(0, k);
     for (const i of order) {
       const li = el('li', i === ph.truth ? 'right' : ph.truth !== null && i === order[0] ? 'wrong' : '');
       const bar = el('span', 'bar');
-      bar.style.setProperty('--p', ph.probs[i]);
-      li.append(el('span', 'label', state.labels[i]), bar, el('span', 'p', `${(ph.probs[i] * 100).toFixed(1)}%`));
+      bar.style.setProperty('--p', probs[i]);
+      li.append(el('span', 'label', state.labels[i]), bar, el('span', 'p', `${(probs[i] * 100).toFixed(1)}%`));
       c.top.append(li);
     }
   }
 }
 
+const METHODS = { zero_shot: 'zero-shot', tip: 'Tip-Adapter', probe: 'linear probe' };
+
+/**
+ * The accuracy table's rows: `{template, method, shots, accuracy, right, n}`, zero-shot on every
+ * labelled photo, or (with a current few-shot fit) zero-shot and few-shot on the test photos.
+ */
+export function accuracyRows() {
+  const few = fewshotRowsOf();
+  if (few) return few;
+  return (state.accuracy || []).map((r) => ({ template: r.template, method: 'zero_shot', shots: 0, accuracy: r.right / r.n, right: r.right, n: r.n }));
+}
+
 export function renderAccuracy() {
   renderExport();
-  const rows = state.accuracy || [];
+  const rows = accuracyRows();
   $('accuracy').hidden = !rows.length;
+  const few = rows.some((r) => r.method !== 'zero_shot');
+  $('accuracy-note').textContent = rows.length
+    ? few
+      ? `On the ${rows[0].n} labelled test photos (the training photos are left out).`
+      : `On the ${rows[0].n} labelled photos.`
+    : '';
   const body = $('accuracy-table').tBodies[0];
   body.replaceChildren();
   for (const r of rows) {
-    const tr = el('tr');
-    tr.append(el('td', '', r.template), el('td', 'num', `${((100 * r.right) / r.n).toFixed(2)}%`), el('td', 'num', `${r.right} / ${r.n}`));
-    tr.dataset.accuracy = String(r.right / r.n);
+    const tr = el('tr', r.method === 'zero_shot' ? '' : 'fewshot');
+    const method = r.method === 'zero_shot' ? METHODS.zero_shot : `${METHODS[r.method]}, ${r.shots}`;
+    const pct = r.accuracy === null ? '–' : `${(100 * r.accuracy).toFixed(2)}%`;
+    tr.append(el('td', '', r.template), el('td', '', method), el('td', 'num', pct), el('td', 'num', `${r.right} / ${r.n}`));
+    tr.dataset.accuracy = String(r.accuracy);
+    tr.dataset.method = r.method;
     body.append(tr);
   }
 }
