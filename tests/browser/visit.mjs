@@ -105,6 +105,22 @@ export async function visitSteps({ browser, url, log, report, templates, classif
     assert.match((await bannerTexts(p))[0], /ViT-B\/32 is a 605 MB download .*asks pages to save data/);
     assert.deepEqual(await bannerActions(p), ['Download 605 MB']);
     assert.deepEqual(hubRequests, []);
+    // Agreed to, the download fails (offline): Retry does not ask again in this visit, but the
+    // next visit does, since nothing was downloaded.
+    await p.click('#banners .banner:first-child .banner-action');
+    await until(p, () => window.glimpse.state.clip.phase === 'failed', null, 'the agreed download failing offline', true);
+    const tried = hubRequests.length;
+    assert.ok(tried > 0, 'the download was tried');
+    await p.click('#banners .banner:first-child .banner-action'); // Retry
+    for (let i = 0; i < 100 && hubRequests.length === tried; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(hubRequests.length > tried, 'Retry went ahead without asking');
+    assert.notEqual(await p.evaluate(() => window.glimpse.state.clip.phase), 'confirm');
+    await until(p, () => window.glimpse.state.clip.phase === 'failed', null, 'the retry failing', true);
+    assert.equal(await p.evaluate(() => localStorage.getItem('glimpse.confirmed-downloads')), null, 'a failed download is not remembered as agreed');
+    await p.reload();
+    await p.evaluate(() => window.glimpse.ready);
+    await p.click('#samples');
+    await until(p, () => window.glimpse.state.clip.phase === 'confirm', null, 'the next visit asking again', true);
     await fresh.close();
   });
 

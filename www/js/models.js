@@ -135,7 +135,10 @@ function nextSteps(which, e) {
 
 /** Downloads above this many bytes wait for the user's go-ahead (any size under Save-Data). */
 export const CONFIRM_ABOVE = 1e9;
-const CONFIRMED = 'glimpse.confirmed-downloads'; // localStorage: URLs the user agreed to download
+const CONFIRMED = 'glimpse.confirmed-downloads'; // localStorage: URLs agreed to and downloaded
+// URLs agreed to in this visit: a Retry does not ask again, but a download that never completed
+// is asked about again on the next visit (only a finished one is remembered in localStorage).
+const agreed = new Set();
 
 function confirmed() {
   try {
@@ -166,7 +169,7 @@ function clipOption(spec) {
 async function consent(source) {
   const opt = clipOption(source.spec);
   const saveData = navigator.connection?.saveData === true;
-  if (!opt || (Number(opt.dataset.bytes) <= CONFIRM_ABOVE && !saveData) || confirmed().has(opt.value)) return source;
+  if (!opt || (Number(opt.dataset.bytes) <= CONFIRM_ABOVE && !saveData) || confirmed().has(opt.value) || agreed.has(opt.value)) return source;
   Object.assign(state.clip, noModel(), { phase: 'confirm', spec: source.spec });
   renderStatus();
   const smaller = $('clip-choice').options[0];
@@ -176,7 +179,7 @@ async function consent(source) {
     if (smaller !== opt) actions.push({ label: `Use ${smaller.dataset.name} (${smaller.dataset.size})`, run: () => resolve(smaller) });
     showBanner(`CLIP ${opt.dataset.name} is a ${opt.dataset.size} download (once: the browser keeps it).${why}`, actions);
   });
-  rememberConfirmed(choice.value);
+  agreed.add(choice.value);
   $('clip-choice').value = choice.value;
   $('clip-choice').dispatchEvent(new Event('change'));
   return choice === opt ? source : clipSource();
@@ -186,10 +189,13 @@ async function consent(source) {
 export function loadClip() {
   if (loading.clip) return loading.clip;
   const run = async () => {
-    await load('clip', await consent(sourceOr(clipSource)), async () => {
+    const source = await consent(sourceOr(clipSource));
+    await load('clip', source, async () => {
       forgetScores(); // everything computed with the previous model is stale
       state.scale = await call('logitScale');
     });
+    const url = source.spec.model?.url;
+    if (agreed.has(url)) rememberConfirmed(url); // downloaded: the next visit need not ask
     await embedAll();
     await rescoreCaptions();
   };
