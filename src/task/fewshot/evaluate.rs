@@ -160,7 +160,11 @@ pub async fn evaluate(device: &Device, s: &Setting<'_>, progress: &mut dyn FnMut
                     }
                     None => {
                         let (p, r, cv) = probe::fit_cross_validated(device, s.keys, s.y, &start, progress).await?;
-                        let chosen_by = if cv.folds >= 2 { "cross-validation" } else { "one shot per class: nothing to cross-validate, sklearn's default" };
+                        let chosen_by = if cv.folds >= 2 {
+                            "cross-validation"
+                        } else {
+                            "one shot per class: nothing to cross-validate, sklearn's default"
+                        };
                         (Classifier::Linear(p), json!({ "c": cv.c, "chosen_by": chosen_by, "folds": cv.folds, "cv": cv.grid, "fit": r }))
                     }
                 }

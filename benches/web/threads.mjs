@@ -1,0 +1,67 @@
+// Benchmark (not a test): the page's CPU path in headless Chromium, WebGPU off, cross-origin
+// isolated by the server's headers, by the size of the threaded build's rayon pool: image
+// embedding (random-weight CLIP vision towers: 256 wide x 2 layers at 224 px / 16, and ViT-B/32
+// sized) and, with --caption, a 20-token greedy caption (the ViT-B/32-sized tower + GPT-2 small
+// sized, 768 x 12, full vocabulary). --threads 1 is the single-thread build.
+//
+//   node benches/web/threads.mjs [--threads 1,2,4,8] [--caption]
+//
+// Needs ./build.sh (www/pkg, www/pkg-threads) and tests/browser's node_modules; writes the models
+// once to target/bench-models/threads/.
+
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { FLAGS, fixtures, gotoAndStart, launch, repo } from '../../tests/browser/harness.mjs';
+import { ISOLATION, serve } from '../../tests/browser/serve.mjs';
+import { syntheticClip, syntheticGpt2 } from '../../tests/browser/synthetic.mjs';
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+const synth = path.join(repo, 'target/bench-models/threads');
+const models = {
+  wide: { vision: { hidden: 256, intermediate: 1024, heads: 4, layers: 2 }, patch: 16, image: 224, projection: 64 },
+  b32: { vision: { hidden: 768, intermediate: 3072, heads: 12, layers: 12 }, patch: 32, image: 224, projection: 512 },
+};
+for (const [k, o] of Object.entries(models)) if (!existsSync(path.join(synth, k, 'config.json'))) syntheticClip(path.join(synth, k), o);
+if (!existsSync(path.join(synth, 'gpt2', 'config.json'))) syntheticGpt2(path.join(synth, 'gpt2'), { n: 768, layers: 12, heads: 12 });
+const iso = await serve({ mounts: [{ prefix: '/', dir: path.join(repo, 'www') }, { prefix: '/synthetic/', dir: synth }], headers: ISOLATION });
+const noWebGpu = { args: FLAGS.filter((f) => f !== '--enable-unsafe-webgpu').concat(['--disable-webgpu']) };
+const photo = path.join(fixtures, 'images/landscape.jpg');
+const bytes = [...readFileSync(photo)];
+for (const threads of (arg('--threads', '1,2,4,8')).split(',').map(Number)) {
+  const ctx = await launch(noWebGpu);
+  const p = ctx.pages()[0] || (await ctx.newPage());
+  const { info } = await gotoAndStart(p, `${iso.url}?backend=cpu&threads=${threads}`);
+  if (process.argv.includes('--caption')) {
+    await p.evaluate((u) => window.glimpse.call('load', { spec: { kind: 'captioner', encoder: { url: u + 'b32/' }, decoder: { url: u + 'gpt2/' } } }), new URL('/synthetic/', iso.url).href);
+    const steps = [];
+    for (let i = 0; i < 3; i++) {
+      const { seconds } = await p.evaluate(async (b) => window.glimpse.call('caption', { bytes: new Uint8Array(b), name: 'x.jpg', options: { beams: 1, maxTokens: 20, noStop: true } }, { timed: true }), bytes);
+      steps.push(seconds);
+    }
+    console.log(`threads=${threads} (${info.build.threads ? 'threaded' : 'single'}) caption 20 tokens: ${steps.map((t) => t.toFixed(2)).join(' ')} s`);
+    await ctx.close();
+    continue;
+  }
+  for (const m of Object.keys(models)) {
+    await p.evaluate((u) => window.glimpse.call('load', { spec: { kind: 'clip', model: { url: u }, towers: 'vision' } }), new URL(`/synthetic/${m}/`, iso.url).href);
+    const times = await p.evaluate(async (b) => {
+      const out = [];
+      for (let i = 0; i < 11; i++) {
+        const { seconds } = await window.glimpse.call('embedImage', { bytes: new Uint8Array(b), name: 'x.jpg' }, { timed: true });
+        out.push(seconds);
+      }
+      return out;
+    }, bytes);
+    const warm = times.slice(1).sort((a, b) => a - b); // the first run warms up
+    const median = warm[Math.floor(warm.length / 2)];
+    console.log(`threads=${threads} (${info.build.threads ? `threaded build, ${info.build.threadCount} in the pool` : 'single-thread build'}) ${m}: median ${(median * 1000).toFixed(0)} ms of ${warm.length} (runs: ${times.map((t) => (t * 1000).toFixed(0)).join(' ')} ms)`);
+  }
+  await ctx.close();
+}
+console.log(`navigator.hardwareConcurrency ${await (await (await launch()).newPage()).evaluate(() => navigator.hardwareConcurrency)}`);
+iso.server.close();
+process.exit(0);
