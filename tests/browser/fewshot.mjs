@@ -71,6 +71,20 @@ export async function fewshotSteps({ browser, url }) {
     const diff = Math.max(...tipProbs.map((pr, i) => maxDiff(pr, want.predictions[i].probs)));
     assert.ok(diff < 1e-4, `tip probabilities differ by ${diff}`);
 
+    // The predictions export, with Tip-Adapter shown, is glimpse fewshot's output.
+    const exported = JSON.parse(await p.evaluate(() => window.glimpse.exportText('predictions', 'json')));
+    assert.deepEqual(exported.predictions.map((x) => x.image), test, 'the test photos, in order');
+    assert.deepEqual(exported.predictions.map((x) => x.top[0].label), want.predictions.map((x) => x.top[0].label));
+    const exportDiff = Math.max(...exported.predictions.map((x, i) => maxDiff(x.probs, want.predictions[i].probs)));
+    assert.ok(exportDiff < 1e-4, `exported probabilities differ by ${exportDiff}`);
+    assert.equal(exported.accuracy, want.accuracy);
+    assert.equal(exported.fewshot.method, 'tip');
+    assert.equal(exported.zero_shot_accuracy, want.zero_shot_accuracy);
+    assert.deepEqual(exported.per_template.map((r) => r.tip.accuracy), want.per_template.map((r) => r.tip.accuracy));
+    const csvLines = (await p.evaluate(() => window.glimpse.exportText('predictions', 'csv'))).trim().split('\r\n');
+    assert.equal(csvLines.length, 1 + test.length);
+    assert.match(csvLines[1], /,tip,/);
+
     // The table: zero-shot and Tip-Adapter per template and for the ensemble, the probe once.
     const rows = await p.$$eval('#accuracy-table tbody tr', (trs) => trs.map((r) => [r.dataset.method, Number(r.dataset.accuracy), r.cells[1].textContent]));
     const wantRows = want.per_template.flatMap((r) => [['zero_shot', r.zero_shot], ['tip', r.tip.accuracy]]);

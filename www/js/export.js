@@ -5,7 +5,7 @@
 import { showBanner } from './banner.js';
 import { $, download } from './dom.js';
 import { call } from './rpc.js';
-import { fewshotReport } from './fewshot.js';
+import { fewshotReport, shownMethod, shownProbs } from './fewshot.js';
 import { state } from './state.js';
 import { accuracyRows } from './zeroshot.js';
 
@@ -32,12 +32,17 @@ function perTemplate() {
 }
 
 const EXPORTS = {
+  // The predictions shown: zero-shot as `glimpse classify --compare` prints them; with a few-shot
+  // method chosen, its predictions of the test photos as `glimpse fewshot` prints them (the
+  // training photos left out); with a loaded classifier, as `glimpse classify --head` does.
   async predictions(format) {
-    const photos = scored();
+    const method = shownMethod();
+    const photos = scored().filter((p) => (method === 'tip' || method === 'probe' ? p.split !== 'train' : true) && shownProbs(p));
+    const probsOf = (p) => shownProbs(p);
     if (format === 'json') {
       const n = state.labels.length;
       const probs = new Float32Array(photos.length * n);
-      photos.forEach((p, i) => probs.set(p.probs, i * n));
+      photos.forEach((p, i) => probs.set(probsOf(p), i * n));
       const args = {
         templates: state.templates,
         labels: state.labels,
@@ -47,14 +52,26 @@ const EXPORTS = {
         topK: Number($('topk').value),
         perTemplate: perTemplate(),
       };
-      return `${await call('classifyReport', args)}\n`;
+      const text = await call('classifyReport', args);
+      if (method === 'zero_shot') return `${text}\n`;
+      const out = JSON.parse(text);
+      if (method === 'head') {
+        const h = state.fewshot.head;
+        out.head = { method: h.info.method, file: h.name, shots: h.info.shots };
+        delete out.per_template;
+      } else {
+        const few = fewshotReport();
+        Object.assign(out, { zero_shot_accuracy: few.zero_shot_accuracy, fewshot: { ...few.fewshot, method }, per_template: few.per_template });
+      }
+      return `${JSON.stringify(out, null, 2)}\n`;
     }
-    const header = ['image', 'truth', 'prediction', 'probability', ...state.labels];
+    const header = ['image', 'truth', 'method', 'prediction', 'probability', ...state.labels];
     return csv(
       header,
       photos.map((p) => {
-        const best = [...p.probs.keys()].reduce((a, b) => (p.probs[b] > p.probs[a] ? b : a), 0);
-        return [p.path, p.truth === null ? '' : state.labels[p.truth], state.labels[best], p.probs[best], ...p.probs];
+        const pr = probsOf(p);
+        const best = [...pr.keys()].reduce((a, b) => (pr[b] > pr[a] ? b : a), 0);
+        return [p.path, p.truth === null ? '' : state.labels[p.truth], method, state.labels[best], pr[best], ...pr];
       }),
     );
   },

@@ -163,6 +163,12 @@ async function fitOnce() {
   render();
 }
 
+/** The method whose predictions the page shows: 'zero_shot', 'tip', 'probe' or 'head'. */
+export function shownMethod() {
+  if (fs.method === 'head') return fs.head ? 'head' : 'zero_shot';
+  return fs.method !== 'zero_shot' && isCurrent() ? fs.method : 'zero_shot';
+}
+
 /** The probabilities the page shows for a photo: the chosen method's, else zero-shot's. */
 export function shownProbs(ph) {
   if (fs.method === 'head') return fs.head?.probs.get(ph.id) || null;
