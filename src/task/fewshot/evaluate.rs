@@ -130,12 +130,17 @@ pub async fn evaluate(device: &Device, s: &Setting<'_>, progress: &mut dyn FnMut
         rows.push((json!("ensemble"), all.clone()));
     }
     let mut per_template = Vec::with_capacity(rows.len());
+    let mut ensemble_tip = None; // the last row's cache model: the Tip-Adapter that is fitted below
     for (name, tpl) in &rows {
         let mut row = json!({ "template": name, "zero_shot": accuracy(&zeroshot::score(s.images, s.text, n, tpl, s.scale)) });
         if s.methods.contains(&Method::Tip) {
             let (model, search) = fit_tip(tpl);
-            row["tip"] = json!({ "accuracy": accuracy(&predict(&Classifier::Tip(model))), "alpha": search.alpha,
+            let tip = Classifier::Tip(model);
+            row["tip"] = json!({ "accuracy": accuracy(&predict(&tip)), "alpha": search.alpha,
                                  "beta": search.beta, "loo_accuracy": search.loo_accuracy });
+            if *tpl == all {
+                ensemble_tip = Some((tip, search));
+            }
         }
         per_template.push(row);
     }
@@ -147,8 +152,8 @@ pub async fn evaluate(device: &Device, s: &Setting<'_>, progress: &mut dyn FnMut
         }
         let (classifier, mut info) = match method {
             Method::Tip => {
-                let (model, search) = fit_tip(&all);
-                (Classifier::Tip(model), serde_json::to_value(search).unwrap_or_default())
+                let (tip, search) = ensemble_tip.take().ok_or_else(|| Error::Internal("the table's last row fits the ensemble".into()))?;
+                (tip, serde_json::to_value(search).unwrap_or_default())
             }
             Method::Probe => {
                 let start = LinearProbe::zero_shot(&zeroshot::class_embeddings(s.text, n, &all), s.scale);
