@@ -8,6 +8,7 @@ pub mod cli;
 mod clip_parity;
 pub mod fewshot;
 mod common;
+mod demo;
 mod fuzz;
 pub mod hostile;
 mod image_corpus;
