@@ -80,7 +80,8 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
             }
             let probs: Vec<Vec<f32>> = embeds.iter().map(|e| h.classifier.probabilities(e)).collect();
             let mut out = zeroshot::report(&templates, &labels, &names(&kept), &probs, &truth, a.out.top_k);
-            out["head"] = json!({ "method": h.info.method, "file": a.head.as_ref().map(|p| p.display().to_string()), "shots": h.info.shots });
+            out["head"] =
+                json!({ "method": h.info.method, "file": a.head.as_ref().map(|p| p.display().to_string()), "shots": h.info.shots });
             out
         }
         None => {

@@ -9,8 +9,8 @@ use wasm_bindgen::prelude::*;
 
 use super::{js, rows, to_js, truths, usage};
 use crate::error::Error;
-use crate::task::metrics::clipscore;
 use crate::task::heatmap;
+use crate::task::metrics::clipscore;
 use crate::task::zeroshot::{self, LabelSet};
 
 /// CLIPScore of a normalised image and text embedding.
@@ -98,7 +98,12 @@ pub fn classify_report(
 ) -> Result<String, JsValue> {
     let n = labels.len();
     if n == 0 || probs.len() != images.len() * n || truth.len() != images.len() {
-        return Err(usage(format!("report: {} probabilities, {} truths for {} images x {n} labels", probs.len(), truth.len(), images.len())));
+        return Err(usage(format!(
+            "report: {} probabilities, {} truths for {} images x {n} labels",
+            probs.len(),
+            truth.len(),
+            images.len()
+        )));
     }
     let labels = LabelSet::from_names(labels).map_err(js)?;
     let probs = rows(probs, n);

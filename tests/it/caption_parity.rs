@@ -137,7 +137,9 @@ fn peft_lora_matches_peft_and_merges() {
         assert_close(&format!("LoRA logits on {backend}"), &logits, &r("teacher_logits_sub"), TOL);
         assert_close(&format!("LoRA cross-attention on {backend}"), &cross[0], &r("cross_attention_0"), TOL);
         let enc = model.encode(pixels("clip_a", 0, &device));
-        let cap = block(generate(&model.decoder, enc.clone(), &GenerateConfig { max_new_tokens: 12, ..Default::default() }, &mut unwatched())).unwrap();
+        let cap =
+            block(generate(&model.decoder, enc.clone(), &GenerateConfig { max_new_tokens: 12, ..Default::default() }, &mut unwatched()))
+                .unwrap();
         assert_eq!(cap.tokens, ids(&json["greedy"]), "LoRA greedy on {backend}");
         // Merged LoRA gives the unmerged outputs.
         let mut c1 = model.decoder.start(Some(enc.clone()));

@@ -68,7 +68,16 @@ fn the_cache_model_equals_numpy() {
 }
 
 /// Fits the probe on a problem and compares with scikit-learn's probabilities and labels.
-fn check_probe(what: &str, x: &[Vec<f32>], y: &[usize], test: &[Vec<f32>], start: &LinearProbe, c: f64, probs: &Value, pred: &Value) -> (usize, f32, bool) {
+fn check_probe(
+    what: &str,
+    x: &[Vec<f32>],
+    y: &[usize],
+    test: &[Vec<f32>],
+    start: &LinearProbe,
+    c: f64,
+    probs: &Value,
+    pred: &Value,
+) -> (usize, f32, bool) {
     let dev = device::init(Backend::Cpu).unwrap();
     let (p, report) = pollster::block_on(probe::fit(&dev, x, y, start, c)).unwrap();
     let got: Vec<Vec<f32>> = test.iter().map(|f| p.probabilities(f)).collect();
@@ -77,7 +86,10 @@ fn check_probe(what: &str, x: &[Vec<f32>], y: &[usize], test: &[Vec<f32>], start
     let want = rows(probs);
     for ((g, w), &label) in got.iter().zip(&want).zip(&classes(pred)) {
         let mine = argmax(g);
-        assert!(mine == label || (w[label] - w[mine]).abs() < 2e-3, "{what}: predicted {mine}, scikit-learn {label} (C={c}): {g:?} vs {w:?}");
+        assert!(
+            mine == label || (w[label] - w[mine]).abs() < 2e-3,
+            "{what}: predicted {mine}, scikit-learn {label} (C={c}): {g:?} vs {w:?}"
+        );
     }
     (report.iterations, max_abs_diff(&flat(&got), &flat(&want)), report.converged)
 }
@@ -99,7 +111,16 @@ fn the_linear_probe_equals_scikit_learn_on_a_corpus() {
     for (i, p) in corpus["problems"].as_array().unwrap().iter().enumerate() {
         let start = LinearProbe::zero_shot(&rows(&p["text"]), p["scale"].as_f64().unwrap() as f32);
         let (x, y, test) = (rows(&p["x_train"]), classes(&p["y_train"]), rows(&p["x_test"]));
-        fits.push(check_probe(&format!("problem {i}"), &x, &y, &test, &start, p["c"].as_f64().unwrap(), &p["probe_probs"], &p["probe_pred"]));
+        fits.push(check_probe(
+            &format!("problem {i}"),
+            &x,
+            &y,
+            &test,
+            &start,
+            p["c"].as_f64().unwrap(),
+            &p["probe_probs"],
+            &p["probe_pred"],
+        ));
     }
     let steps: Vec<usize> = fits.iter().map(|f| f.0).collect();
     eprintln!(
@@ -217,8 +238,16 @@ fn the_cli_probe_equals_scikit_learn_and_its_head_classifies_the_same() {
     assert_eq!(out["accuracy"], want["accuracy"]);
 
     let test = fixtures().join("fewshot/test");
-    let (code, stdout, err) =
-        glimpse(&["classify", "--model", model_dir("clip_a").to_str().unwrap(), "--head", head.to_str().unwrap(), "--backend", "cpu", test.to_str().unwrap()]);
+    let (code, stdout, err) = glimpse(&[
+        "classify",
+        "--model",
+        model_dir("clip_a").to_str().unwrap(),
+        "--head",
+        head.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        test.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     let classified: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(classified["predictions"], out["predictions"], "classify --head predicts as fewshot did");
@@ -228,15 +257,28 @@ fn the_cli_probe_equals_scikit_learn_and_its_head_classifies_the_same() {
     // Misuse is named.
     let labels = fixtures().join("zeroshot/id2label.json");
     let (code, _, err) = glimpse(&[
-        "classify", "--model", model_dir("clip_a").to_str().unwrap(), "--head", head.to_str().unwrap(), "--labels", labels.to_str().unwrap(),
+        "classify",
+        "--model",
+        model_dir("clip_a").to_str().unwrap(),
+        "--head",
+        head.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
         test.to_str().unwrap(),
     ]);
     assert!(code != 0 && err.contains("fitted for the labels [red blob, green blob"), "{err}");
-    let (code, _, err) = glimpse(&["classify", "--model", model_dir("clip_b").to_str().unwrap(), "--head", head.to_str().unwrap(), test.to_str().unwrap()]);
+    let (code, _, err) =
+        glimpse(&["classify", "--model", model_dir("clip_b").to_str().unwrap(), "--head", head.to_str().unwrap(), test.to_str().unwrap()]);
     assert!(code != 0 && err.contains("16-dimensional") && err.contains("another CLIP"), "{err}");
     std::fs::write(dir.join("bad.safetensors"), b"\x10\0\0\0\0\0\0\0{\"a\":1}        ").unwrap();
-    let (code, _, err) =
-        glimpse(&["classify", "--model", model_dir("clip_a").to_str().unwrap(), "--head", dir.join("bad.safetensors").to_str().unwrap(), test.to_str().unwrap()]);
+    let (code, _, err) = glimpse(&[
+        "classify",
+        "--model",
+        model_dir("clip_a").to_str().unwrap(),
+        "--head",
+        dir.join("bad.safetensors").to_str().unwrap(),
+        test.to_str().unwrap(),
+    ]);
     assert!(code != 0 && err.contains("bad.safetensors") && !err.contains("panicked"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -254,10 +296,17 @@ fn too_few_shots_and_unlabelled_training_images_are_named() {
 
 /// Seeds of the `head` fuzz target: a small head of each method.
 pub fn head_seeds() -> Vec<Vec<u8>> {
-    use glimpse::task::fewshot::head::{HeadInfo, to_bytes};
     use glimpse::task::fewshot::Classifier;
+    use glimpse::task::fewshot::head::{HeadInfo, to_bytes};
     let info = HeadInfo::new(vec!["cat".into(), "dog".into()], vec!["a photo of a {}".into()], 1, 0, "clip_a".into());
-    let tip = CacheModel { text: vec![vec![1.0, 0.0], vec![0.0, 1.0]], scale: 10.0, keys: vec![vec![0.6, 0.8], vec![0.8, 0.6]], labels: vec![1, 0], alpha: 1.0, beta: 5.0 };
+    let tip = CacheModel {
+        text: vec![vec![1.0, 0.0], vec![0.0, 1.0]],
+        scale: 10.0,
+        keys: vec![vec![0.6, 0.8], vec![0.8, 0.6]],
+        labels: vec![1, 0],
+        alpha: 1.0,
+        beta: 5.0,
+    };
     let probe = LinearProbe { weight: vec![vec![1.0, 2.0], vec![3.0, 4.0]], bias: vec![0.5, -0.5], c: 10.0 };
     vec![to_bytes(&Classifier::Tip(tip), info.clone()).unwrap(), to_bytes(&Classifier::Linear(probe), info).unwrap()]
 }

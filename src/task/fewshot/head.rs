@@ -84,8 +84,7 @@ pub fn to_bytes(classifier: &Classifier, mut info: HeadInfo) -> Result<Vec<u8>> 
     match classifier {
         Classifier::Tip(m) => {
             (info.scale, info.alpha, info.beta) = (Some(m.scale), Some(m.alpha), Some(m.beta));
-            let values: Vec<Vec<f32>> =
-                m.labels.iter().map(|&c| (0..k).map(|j| if j == c { 1.0 } else { 0.0 }).collect()).collect();
+            let values: Vec<Vec<f32>> = m.labels.iter().map(|&c| (0..k).map(|j| if j == c { 1.0 } else { 0.0 }).collect()).collect();
             tensors.push(("text".into(), vec![k, d], bytes_of(&m.text)));
             tensors.push(("cache.keys".into(), vec![m.keys.len(), d], bytes_of(&m.keys)));
             tensors.push(("cache.values".into(), vec![m.keys.len(), k], bytes_of(&values)));
@@ -113,7 +112,10 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Head> {
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
     let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
     let json = meta.metadata().as_ref().and_then(|m| m.get(KEY)).ok_or_else(|| {
-        Error::config(path, format!("not a glimpse few-shot head: no `{KEY}` in the safetensors metadata (made by `glimpse fewshot --save`?)"))
+        Error::config(
+            path,
+            format!("not a glimpse few-shot head: no `{KEY}` in the safetensors metadata (made by `glimpse fewshot --save`?)"),
+        )
     })?;
     let info: HeadInfo = serde_json::from_str(json).map_err(|e| Error::config(path, format!("`{KEY}` metadata: {e}")))?;
     if info.format != FORMAT {
@@ -138,7 +140,11 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Head> {
         let shape = t.shape().to_vec();
         let fits = shape.len() == 2 && rows.is_none_or(|r| shape[0] == r) && shape[1] == cols && cols > 0;
         if !fits {
-            problems.push(TensorProblem::Shape { key: key.into(), expected: vec![rows.unwrap_or(shape.first().copied().unwrap_or(0)), cols], found: shape });
+            problems.push(TensorProblem::Shape {
+                key: key.into(),
+                expected: vec![rows.unwrap_or(shape.first().copied().unwrap_or(0)), cols],
+                found: shape,
+            });
             return None;
         }
         let values: Vec<f32> = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
@@ -155,7 +161,11 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Head> {
                 (Some(text), Some(keys), Some(values)) => {
                     let labels: Option<Vec<usize>> = values
                         .iter()
-                        .map(|row| (row.iter().filter(|&&v| v == 1.0).count() == 1 && row.iter().all(|&v| v == 0.0 || v == 1.0)).then(|| row.iter().position(|&v| v == 1.0)).flatten())
+                        .map(|row| {
+                            (row.iter().filter(|&&v| v == 1.0).count() == 1 && row.iter().all(|&v| v == 0.0 || v == 1.0))
+                                .then(|| row.iter().position(|&v| v == 1.0))
+                                .flatten()
+                        })
                         .collect();
                     let Some(labels) = labels else {
                         return Err(Error::config(path, "`cache.values` is not one-hot (each row one 1, the rest 0)"));
@@ -194,7 +204,12 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Head> {
         return Err(Error::Checkpoint { path: path.to_string(), problems });
     };
     let finite = match &classifier {
-        Classifier::Tip(m) => m.text.iter().chain(&m.keys).flatten().all(|x| x.is_finite()) && m.scale.is_finite() && m.alpha.is_finite() && m.beta.is_finite(),
+        Classifier::Tip(m) => {
+            m.text.iter().chain(&m.keys).flatten().all(|x| x.is_finite())
+                && m.scale.is_finite()
+                && m.alpha.is_finite()
+                && m.beta.is_finite()
+        }
         Classifier::Linear(p) => p.weight.iter().flatten().chain(&p.bias).all(|x| x.is_finite()),
     };
     if !finite {

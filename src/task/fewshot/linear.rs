@@ -44,4 +44,3 @@ impl LinearProbe {
         Self { weight, bias, c }
     }
 }
-

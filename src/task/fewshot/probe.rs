@@ -17,8 +17,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Serialize;
 
 use super::cache::{argmax, softmax};
-pub use super::linear::LinearProbe;
 use super::lbfgs::{Lbfgs, Next, Options, Stop};
+pub use super::linear::LinearProbe;
 use crate::error::{Error, Result};
 use crate::task::embed::read_vec;
 
@@ -26,8 +26,8 @@ use crate::task::embed::read_vec;
 /// quarter decades (CLIP's sweep spans 10^-6 to 10^6 for many-shot sets; with a few
 /// normalised embeddings the optimum falls well inside this range).
 pub const C_GRID: [f64; 21] = [
-    0.1, 0.1778, 0.3162, 0.5623, 1.0, 1.778, 3.162, 5.623, 10.0, 17.78, 31.62, 56.23, 100.0, 177.8, 316.2, 562.3, 1000.0,
-    1778.0, 3162.0, 5623.0, 10000.0,
+    0.1, 0.1778, 0.3162, 0.5623, 1.0, 1.778, 3.162, 5.623, 10.0, 17.78, 31.62, 56.23, 100.0, 177.8, 316.2, 562.3, 1000.0, 1778.0, 3162.0,
+    5623.0, 10000.0,
 ];
 
 /// With one labelled image per class there is nothing to cross-validate on: this `C`
