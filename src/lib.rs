@@ -12,7 +12,7 @@
 //! - [`model`]: the networks, as struct trees that mirror the checkpoint keys.
 //! - [`load`]: the one loading sequence (configs, tokenizers, weights) for the CLI and the page.
 //! - [`task`]: embeddings and zero-shot classification.
-//! - [`device`]: choosing CPU or wgpu.
+//! - [`device`]: choosing CPU or wgpu; [`pool`]: where CPU work runs in the threaded wasm build.
 //! - `web` (wasm32 only): the page's `#[wasm_bindgen]` API over [`task`].
 //! - `train` (feature `native`): fine-tuning the captioner.
 //! - `cli` (feature `native`): the command line.
@@ -26,8 +26,9 @@ pub mod hf;
 pub mod image;
 pub mod load;
 pub mod model;
-pub mod rng;
+pub mod pool;
 pub mod render;
+pub mod rng;
 pub mod task;
 pub mod tokenize;
 

@@ -4,7 +4,10 @@
 // sized) and, with --caption, a 20-token greedy caption (the ViT-B/32-sized tower + GPT-2 small
 // sized, 768 x 12, full vocabulary). --threads 1 is the single-thread build.
 //
-//   node benches/web/threads.mjs [--threads 1,2,4,8] [--caption]
+//   node benches/web/threads.mjs [--threads 1,2,4,8] [--runs 11] [--caption]
+//
+// CHROME_ARGS='a;b' adds Chromium flags (e.g. '--js-flags=--no-liftoff --no-wasm-dynamic-tiering'
+// to run V8's optimised code from the start).
 //
 // Needs ./build.sh (www/pkg, www/pkg-threads) and tests/browser's node_modules; writes the models
 // once to target/bench-models/threads/.
@@ -28,7 +31,7 @@ const models = {
 for (const [k, o] of Object.entries(models)) if (!existsSync(path.join(synth, k, 'config.json'))) syntheticClip(path.join(synth, k), o);
 if (!existsSync(path.join(synth, 'gpt2', 'config.json'))) syntheticGpt2(path.join(synth, 'gpt2'), { n: 768, layers: 12, heads: 12 });
 const iso = await serve({ mounts: [{ prefix: '/', dir: path.join(repo, 'www') }, { prefix: '/synthetic/', dir: synth }], headers: ISOLATION });
-const noWebGpu = { args: FLAGS.filter((f) => f !== '--enable-unsafe-webgpu').concat(['--disable-webgpu']) };
+const noWebGpu = { args: FLAGS.filter((f) => f !== '--enable-unsafe-webgpu').concat(['--disable-webgpu'], (process.env.CHROME_ARGS || '').split(';').filter(Boolean)) };
 const photo = path.join(fixtures, 'images/landscape.jpg');
 const bytes = [...readFileSync(photo)];
 for (const threads of (arg('--threads', '1,2,4,8')).split(',').map(Number)) {
@@ -48,14 +51,14 @@ for (const threads of (arg('--threads', '1,2,4,8')).split(',').map(Number)) {
   }
   for (const m of Object.keys(models)) {
     await p.evaluate((u) => window.glimpse.call('load', { spec: { kind: 'clip', model: { url: u }, towers: 'vision' } }), new URL(`/synthetic/${m}/`, iso.url).href);
-    const times = await p.evaluate(async (b) => {
+    const times = await p.evaluate(async ([b, runs]) => {
       const out = [];
-      for (let i = 0; i < 11; i++) {
+      for (let i = 0; i < runs; i++) {
         const { seconds } = await window.glimpse.call('embedImage', { bytes: new Uint8Array(b), name: 'x.jpg' }, { timed: true });
         out.push(seconds);
       }
       return out;
-    }, bytes);
+    }, [bytes, Number(arg('--runs', '11'))]);
     const warm = times.slice(1).sort((a, b) => a - b); // the first run warms up
     const median = warm[Math.floor(warm.length / 2)];
     console.log(`threads=${threads} (${info.build.threads ? `threaded build, ${info.build.threadCount} in the pool` : 'single-thread build'}) ${m}: median ${(median * 1000).toFixed(0)} ms of ${warm.length} (runs: ${times.map((t) => (t * 1000).toFixed(0)).join(' ')} ms)`);

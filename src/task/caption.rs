@@ -94,7 +94,7 @@ impl CaptionPipeline {
         let (w, h) = seen.dimensions();
         let pixels = normalize(seen, &self.config.preprocess);
         let pixels = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, h as usize, w as usize]), &self.device); // [1, 3, s, s]
-        let enc = self.model.encode(pixels); // [1, 1 + g*g, n_embd]
+        let enc = crate::pool::run(|| self.model.encode(pixels)); // [1, 1 + g*g, n_embd]
         let cap = generate(&self.model.decoder, enc, cfg, watch).await?;
         let words = cap.words(cfg.eos);
         let text = self.tokenizer.decode(words)?.trim().to_string();

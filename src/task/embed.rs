@@ -80,7 +80,8 @@ impl Clip {
     pub async fn embed_images(&self, images: &[&RgbImage]) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(IMAGE_BATCH) {
-            out.extend(read_rows(self.model.image_embeds(self.pixels(chunk)?)?).await?);
+            let pixels = self.pixels(chunk)?; // [b, 3, s, s]
+            out.extend(read_rows(crate::pool::run(|| self.model.image_embeds(pixels))?).await?);
         }
         Ok(out)
     }
@@ -91,7 +92,7 @@ impl Clip {
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(TEXT_BATCH) {
             let ids = tok.encode_all(chunk)?;
-            out.extend(read_rows(self.model.text_embeds(&ids)?).await?);
+            out.extend(read_rows(crate::pool::run(|| self.model.text_embeds(&ids))?).await?);
         }
         Ok(out)
     }

@@ -189,7 +189,7 @@ async fn ask(watch: &mut Watch<'_>, seq: &[u32]) -> Result<()> {
 pub async fn generate(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig, mut watch: Watch<'_>) -> Result<Caption> {
     cfg.check(decoder)?;
     // The image's cross-attention keys/values, computed once for decoding and for the maps.
-    let fresh = decoder.start(Some(enc)); // [1, h, src, dh] per layer
+    let fresh = crate::pool::run(|| decoder.start(Some(enc))); // [1, h, src, dh] per layer
     let tokens = if cfg.beams == 1 {
         greedy(decoder, fresh.clone(), cfg, &mut watch).await?
     } else {
@@ -200,7 +200,7 @@ pub async fn generate(decoder: &Gpt2, enc: Tensor<3>, cfg: &GenerateConfig, mut 
 }
 
 async fn last_logits(decoder: &Gpt2, rows: &[Vec<u32>], cache: &mut DecoderCache) -> Result<Vec<Vec<f32>>> {
-    let out = decoder.forward(rows, cache, false);
+    let out = crate::pool::run(|| decoder.forward(rows, cache, false));
     let [b, t, v] = out.logits.dims();
     let last = out.logits.slice([0..b, t - 1..t, 0..v]).reshape([b, v]); // [b, vocab]
     Ok(read_vec(last).await?.chunks(v).map(<[f32]>::to_vec).collect())
@@ -283,7 +283,7 @@ async fn beam(decoder: &Gpt2, mut cache: DecoderCache, cfg: &GenerateConfig, wat
                 (s, score)
             })
             .collect();
-        cache = cache.select(&parents);
+        cache = crate::pool::run(|| cache.select(&parents));
         cur_len += 1;
 
         // HF's early-stop heuristic and loop condition.
@@ -308,7 +308,7 @@ pub async fn attention_maps(decoder: &Gpt2, mut cache: DecoderCache, tokens: &[u
         return Ok(Vec::new());
     }
     let input = tokens[..produced].to_vec(); // each position predicts the next token
-    let out = decoder.forward(&[input], &mut cache, true);
+    let out = crate::pool::run(|| decoder.forward(&[input], &mut cache, true));
     let layers = out.cross_attentions.len();
     let maps: Vec<Tensor<3>> = out.cross_attentions.into_iter().map(|a| a.mean_dim(1).squeeze_dim::<3>(1)).collect(); // [1, t, src] each
     let stacked = Tensor::cat(maps, 0); // [layers, t, src]

@@ -129,11 +129,7 @@ pub fn last_panic() -> Option<String> {
 /// threads now (1 until `initThreadPool` has run in a threaded build).
 #[wasm_bindgen(js_name = buildInfo)]
 pub fn build_info() -> Result<JsValue, JsValue> {
-    // Asking rayon before the pool exists would make it spawn std threads, which wasm lacks.
-    #[cfg(feature = "threads")]
-    let threads = if POOL_STARTED.load(std::sync::atomic::Ordering::Acquire) { rayon::current_num_threads() } else { 1 };
-    #[cfg(not(feature = "threads"))]
-    let threads = 1;
+    let threads = crate::pool::threads();
     to_js(&serde_json::json!({
         "simd": cfg!(target_feature = "simd128"),
         "threads": cfg!(feature = "threads"),
@@ -142,19 +138,16 @@ pub fn build_info() -> Result<JsValue, JsValue> {
     }))
 }
 
-#[cfg(feature = "threads")]
-static POOL_STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// Starts the threaded build's pool of `n` Web Workers (wasm-bindgen-rayon; resolves when they
 /// run): the page calls it once, after the module is instantiated and before the engine runs.
 #[cfg(feature = "threads")]
 #[wasm_bindgen(js_name = startThreads)]
 pub async fn start_threads(n: usize) -> Result<(), JsValue> {
-    if n == 0 || POOL_STARTED.load(std::sync::atomic::Ordering::Acquire) {
+    if n == 0 || crate::pool::started() {
         return Err(usage(format!("startThreads({n}): the pool needs at least one thread, and starts once")));
     }
     wasm_bindgen_futures::JsFuture::from(wasm_bindgen_rayon::init_thread_pool(n)).await?;
-    POOL_STARTED.store(true, std::sync::atomic::Ordering::Release);
+    crate::pool::mark_started();
     Ok(())
 }
 

@@ -1,0 +1,59 @@
+//! Where CPU work runs in the threaded wasm build: on a thread of rayon's pool, not on the
+//! engine's worker that asks for it.
+//!
+//! burn's CPU kernels and gemm split each operation with rayon. Called from a thread outside the
+//! pool (the page's engine worker), every such operation is injected into the pool and the caller
+//! sleeps until a pool thread, itself often asleep, wakes (`Atomics.wait`/`notify`), takes it and
+//! finishes: thousands of times per forward pass. Run from inside the pool, the same operations
+//! split into the running thread's own queue: it keeps working on its part while the others
+//! steal the rest, and nobody waits to be woken.
+
+#[cfg(all(feature = "threads", target_family = "wasm"))]
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once the threaded build's pool runs (asking rayon before would make it spawn std threads,
+/// which wasm lacks).
+#[cfg(all(feature = "threads", target_family = "wasm"))]
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Marks the pool as running (after `wasm_bindgen_rayon::init_thread_pool` resolved).
+#[cfg(all(feature = "threads", target_family = "wasm"))]
+pub fn mark_started() {
+    STARTED.store(true, Ordering::Release);
+}
+
+/// Whether the threaded build's pool runs.
+pub fn started() -> bool {
+    #[cfg(all(feature = "threads", target_family = "wasm"))]
+    return STARTED.load(Ordering::Acquire);
+    #[cfg(not(all(feature = "threads", target_family = "wasm")))]
+    false
+}
+
+/// Threads of the CPU backend now: the pool's size in the threaded build once it runs, else 1.
+pub fn threads() -> usize {
+    #[cfg(all(feature = "threads", target_family = "wasm"))]
+    if started() {
+        return rayon::current_num_threads();
+    }
+    1
+}
+
+/// Runs `f` on a pool thread in the threaded wasm build (once its pool runs), else here. Wrap
+/// each stretch of CPU work (a forward pass, a decoder step) in it, not each operation.
+#[cfg(all(feature = "threads", target_family = "wasm"))]
+pub fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if started() && rayon::current_thread_index().is_none() {
+        // `scope` from outside the pool queues the closure for a pool thread and blocks this
+        // one (the engine's Web Worker, where blocking is allowed) until it returns.
+        return rayon::scope(|_| f());
+    }
+    f()
+}
+
+/// Runs `f` here: there is no pool to move it to (native rayon pools are entered by burn's
+/// kernels themselves; the single-thread and WebGPU page builds have none).
+#[cfg(not(all(feature = "threads", target_family = "wasm")))]
+pub fn run<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
