@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use glimpse::task::heatmap::token_map;
+use glimpse::task::zeroshot::argmax;
 use serde_json::Value;
 
 use crate::cli::glimpse;
@@ -25,10 +26,6 @@ fn square_cell(photo: &Path, grid: [usize; 2]) -> usize {
         far[cell] += p.0.iter().map(|&c| (c as f64 - 128.0).abs()).sum::<f64>();
     }
     (0..far.len()).max_by(|&a, &b| far[a].total_cmp(&far[b])).unwrap()
-}
-
-fn argmax(v: &[f32]) -> usize {
-    (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap()
 }
 
 #[test]
