@@ -2,7 +2,7 @@
 //! (generated, not downloaded) on burn's CPU backend. Compare with `benches/embed_torch.py` on
 //! the same machine.
 //!
-//!     cargo bench --features native --bench embed_cpu [-- MODEL...]
+//!     cargo bench --features native --bench embed_cpu [-- [--runs N] MODEL...]
 
 use std::time::Instant;
 
@@ -28,7 +28,7 @@ fn bench(name: &str, device: &Device, runs: usize) {
     let mut times = Vec::new();
     for i in 0..=runs {
         let t = Instant::now();
-        let e = model.image_embeds(pixels.clone()).unwrap();
+        let e = glimpse::pool::run(|| model.image_embeds(pixels.clone())).unwrap();
         let v = pollster::block_on(read_vec(e)).unwrap();
         assert!(v.iter().all(|x| x.is_finite()));
         if i > 0 {
@@ -44,11 +44,18 @@ fn rayon_threads() -> usize {
 
 fn main() {
     println!("machine: {}", machine::summary());
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let runs = all.iter().position(|a| a == "--runs").and_then(|i| all.get(i + 1)?.parse().ok()).unwrap_or(5);
+    let args: Vec<String> = all
+        .iter()
+        .enumerate()
+        .filter(|&(i, a)| !a.starts_with("--") && (i == 0 || all[i - 1] != "--runs"))
+        .map(|(_, a)| a.clone())
+        .collect();
     let models =
         if args.is_empty() { vec!["openai/clip-vit-base-patch32".to_string(), "openai/clip-vit-large-patch14".to_string()] } else { args };
     let device = Device::flex();
     for m in models {
-        bench(&m, &device, 5);
+        bench(&m, &device, runs);
     }
 }

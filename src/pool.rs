@@ -39,6 +39,19 @@ pub fn threads() -> usize {
     1
 }
 
+/// Threads the CPU backend splits work over on `device`: rayon's pool natively, the threaded
+/// build's pool in the page, 1 on the single-thread page build and on any other device (wgpu,
+/// or an autodiff device while training).
+pub fn cpu_threads(device: &burn::tensor::Device) -> usize {
+    if *device != burn::tensor::Device::flex() {
+        return 1;
+    }
+    #[cfg(not(target_family = "wasm"))]
+    return rayon::current_num_threads();
+    #[cfg(target_family = "wasm")]
+    threads()
+}
+
 /// Runs `f` on a pool thread in the threaded wasm build (once its pool runs), else here. Wrap
 /// each stretch of CPU work (a forward pass, a decoder step) in it, not each operation.
 #[cfg(all(feature = "threads", target_family = "wasm"))]
@@ -51,9 +64,19 @@ pub fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     f()
 }
 
-/// Runs `f` here: there is no pool to move it to (native rayon pools are entered by burn's
-/// kernels themselves; the single-thread and WebGPU page builds have none).
-#[cfg(not(all(feature = "threads", target_family = "wasm")))]
+/// Runs `f` on a pool thread natively too: the same reason as in the page, and one more. Left on
+/// the caller's thread, a forward pass runs its small operations there while the pool's threads,
+/// just done with a product, spin looking for work: three busy threads on two cores.
+#[cfg(not(target_family = "wasm"))]
+pub fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_none() {
+        return rayon::scope(|_| f());
+    }
+    f()
+}
+
+/// Runs `f` here: the single-thread and WebGPU page builds have no pool.
+#[cfg(all(target_family = "wasm", not(feature = "threads")))]
 pub fn run<R>(f: impl FnOnce() -> R) -> R {
     f()
 }

@@ -4,14 +4,13 @@
 //! `VisionEncoderDecoderModel` checkpoints (ViT + GPT-2) load into the same structure.
 
 use burn::module::Module;
-use burn::nn::Linear;
 use burn::tensor::Tensor;
 
 use crate::error::Result;
 use crate::hf::{EncoderConfig, EncoderDecoderConfig, EncoderKind, GenerationDefaults, Gpt2Config, PreprocessConfig, Weights};
 use crate::model::clip::{ClipVisionTransformer, VisionOutput};
 use crate::model::gpt2::{BuildOptions, Gpt2};
-use crate::model::nn::{Layout, linear};
+use crate::model::nn::{Layout, Linear, linear};
 use crate::model::peft::{PeftCheckpoint, PeftMethod};
 use crate::model::vit::VitModel;
 

@@ -1,10 +1,10 @@
-//! Leaf layers built from checkpoint tensors: Linear (in both HF layouts), LayerNorm, and the
-//! MLP activations. Burn's own `Linear` / `LayerNorm` are used; only their loading lives here.
+//! Leaf layers built from checkpoint tensors: [`Linear`] (in both HF layouts, and packed for the
+//! CPU's threads), LayerNorm (burn's; only its loading lives here), and the MLP activations.
 
-use burn::module::Param;
-use burn::nn::{LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::Tensor;
+use burn::module::{Module, Param};
+use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::activation::{gelu, gelu_approximate, sigmoid};
+use burn::tensor::{Device, Tensor};
 
 use crate::hf::{Activation, Weights};
 
@@ -17,15 +17,108 @@ pub enum Layout {
     InOut,
 }
 
-/// Loads `{prefix}.weight` (and `{prefix}.bias` when `bias`) as a burn `Linear` ([in, out]).
+/// A linear layer, `y = x W + b`: burn's `Linear` (same fields, same record), and a packed form
+/// for the CPU backend's threads.
+///
+/// Why packed: on a few rows (ViT-B/32's 50 tokens) gemm's own threading leaves the second core
+/// idle (50 x 768 x 3072: 4.75 ms on 1 thread or 2 on an AVX2 EPYC, PyTorch 2.68 ms on 2), while
+/// the same product cut into column blocks, each contiguous, runs one block per thread (2.51 ms;
+/// `benches/matmul_cpu.rs`). A view of the plain weight's columns does not help (4.61 ms): the
+/// blocks must be laid out as such, so a frozen layer is packed once at load, in place of its
+/// plain weight (no second copy).
+#[derive(Module, Debug)]
+pub struct Linear {
+    /// `[in, out]`; packed into `blocks`: `[blocks * in, out / blocks]`, the output's column
+    /// blocks one below another.
+    pub weight: Param<Tensor<2>>,
+    /// `[out]`.
+    pub bias: Option<Param<Tensor<1>>>,
+    /// How many column blocks `weight` holds (1: plain `[in, out]`).
+    #[module(skip)]
+    pub blocks: usize,
+}
+
+impl Linear {
+    /// A plain layer over `weight` `[in, out]`.
+    pub fn new(weight: Tensor<2>, bias: Option<Tensor<1>>) -> Self {
+        Self { weight: Param::from_tensor(weight), bias: bias.map(Param::from_tensor), blocks: 1 }
+    }
+
+    /// `[in, out]`, whatever the layout.
+    pub fn dims(&self) -> [usize; 2] {
+        let [r, c] = self.weight.dims();
+        [r / self.blocks, c * self.blocks]
+    }
+
+    /// `[.., in]` -> `[.., out]`.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let bias = self.bias.as_ref().map(Param::val);
+        if self.blocks == 1 {
+            return burn::tensor::module::linear(x, self.weight.val(), bias);
+        }
+        let dims = x.dims();
+        let [d_in, d_out] = self.dims();
+        let rows = dims[..D - 1].iter().product();
+        let w = self.weight.val().reshape([self.blocks, d_in, d_out / self.blocks]); // [p, in, out/p]
+        // burn's CPU backend runs a batch of 4 or more products one per thread.
+        let y = x.reshape([1, rows, d_in]).matmul(w); // [p, rows, out/p]
+        let y = y.swap_dims(0, 1).reshape([rows, d_out]); // [rows, out]
+        let y = match bias {
+            Some(b) => y + b.unsqueeze_dim::<2>(0), // [rows, out]
+            None => y,
+        };
+        let mut out = dims;
+        out[D - 1] = d_out;
+        y.reshape(out) // [.., out]
+    }
+
+    /// This layer packed for `device` (see [`Linear`]): only on the CPU backend with more than
+    /// one thread, into as many blocks as threads and at least 4 (fewer would make burn thread
+    /// inside each block's product instead), each at least 8 columns wide. Layers that narrow
+    /// (test fixtures) gain nothing from it and lose nothing measurable, and so the fixtures'
+    /// comparisons with HF run the packed path. Pack only frozen layers: a packed weight is not
+    /// `[in, out]`. `GLIMPSE_NO_PACK=1` turns packing off, to measure what it does.
+    pub fn packed_for(self, device: &Device) -> Self {
+        let threads = crate::pool::cpu_threads(device);
+        if threads < 2 || self.blocks != 1 || std::env::var_os("GLIMPSE_NO_PACK").is_some_and(|v| v != "0") {
+            return self;
+        }
+        let [_, d_out] = self.dims();
+        match (4..=threads.next_power_of_two().max(4)).rev().find(|p| d_out % p == 0 && d_out / p >= 8) {
+            Some(p) => self.packed(p),
+            None => self,
+        }
+    }
+
+    /// This plain layer with its weight in `p` column blocks (`out` a multiple of `p`).
+    pub fn packed(self, p: usize) -> Self {
+        assert!(self.blocks == 1 && self.dims()[1] % p == 0, "packing a packed layer, or into blocks that do not divide its output");
+        Self { weight: self.weight.map(|w| pack(w, p)), blocks: p, ..self }
+    }
+
+    /// `W + delta` (`delta` `[in, out]`), in this layer's layout.
+    pub fn plus(self, delta: Tensor<2>) -> Self {
+        let delta = if self.blocks == 1 { delta } else { pack(delta, self.blocks) };
+        Self { weight: self.weight.map(|w| w + delta), ..self }
+    }
+}
+
+/// `w` `[in, out]` as `p` column blocks one below another: `[p * in, out / p]`.
+fn pack(w: Tensor<2>, p: usize) -> Tensor<2> {
+    let [d_in, d_out] = w.dims();
+    let w = w.reshape([d_in, p, d_out / p]).swap_dims(0, 1); // [p, in, out/p]
+    w.reshape([p * d_in, d_out / p]) // [p * in, out/p], contiguous (a permuted view cannot stay a view)
+}
+
+/// Loads `{prefix}.weight` (and `{prefix}.bias` when `bias`) as a plain [`Linear`] ([in, out]).
 pub fn linear(w: &mut Weights, prefix: &str, d_in: usize, d_out: usize, bias: bool, layout: Layout) -> Linear {
     let key = format!("{prefix}.weight");
     let weight = match layout {
         Layout::OutIn => row_major(w.take(&key, [d_out, d_in]).transpose()), // [in, out]
         Layout::InOut => w.take(&key, [d_in, d_out]),
     };
-    let bias = bias.then(|| Param::from_tensor(w.take(&format!("{prefix}.bias"), [d_out])));
-    Linear { weight: Param::from_tensor(weight), bias }
+    let bias = bias.then(|| w.take(&format!("{prefix}.bias"), [d_out]));
+    Linear::new(weight, bias)
 }
 
 /// `t` laid out row-major in a buffer of its own (one copy, at load). A transposed view is
@@ -50,5 +143,44 @@ pub fn activate<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {
         Activation::QuickGelu => x.clone() * sigmoid(x * 1.702),
         Activation::Gelu => gelu(x),
         Activation::GeluNew => gelu_approximate(x),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    use super::Linear;
+
+    fn random<const D: usize>(shape: [usize; D]) -> Tensor<D> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Device::flex())
+    }
+
+    fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        (a - b).abs().max().into_scalar()
+    }
+
+    /// A packed layer computes what the plain one does, on 2-D and 3-D inputs, from one row to
+    /// many, with and without bias, and after `plus` (LoRA's merge).
+    #[test]
+    fn packed_equals_plain() {
+        for (d_in, d_out, p, bias) in [(24, 64, 4, true), (37, 96, 8, false), (8, 32, 4, true)] {
+            let plain = Linear::new(random([d_in, d_out]), bias.then(|| random([d_out])));
+            let packed = plain.clone().packed(p);
+            assert_eq!(packed.dims(), [d_in, d_out]);
+            assert_eq!(packed.weight.dims(), [p * d_in, d_out / p]);
+            for rows in [1, 3, 50] {
+                let x = random([rows, d_in]); // [rows, in]
+                assert!(max_diff(plain.forward(x.clone()), packed.forward(x)) < 1e-5, "{d_in} x {d_out} in {p}, {rows} rows");
+                let x = random([2, rows, d_in]); // [2, rows, in]
+                let (a, b) = (plain.forward(x.clone()), packed.forward(x));
+                assert_eq!(b.dims(), [2, rows, d_out]);
+                assert!(max_diff(a, b) < 1e-5);
+            }
+            let delta = random([d_in, d_out]);
+            let (plain, packed) = (plain.plus(delta.clone()), packed.plus(delta));
+            let x = random([5, d_in]);
+            assert!(max_diff(plain.forward(x.clone()), packed.forward(x)) < 1e-5, "after plus");
+        }
     }
 }

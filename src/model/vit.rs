@@ -8,13 +8,13 @@
 //! to), exact GELU, LayerNorm epsilon 1e-12. The pooler is not used by captioning and ignored.
 
 use burn::module::{Module, Param};
-use burn::nn::{LayerNorm, Linear};
+use burn::nn::LayerNorm;
 use burn::tensor::Tensor;
 
 use crate::hf::{VisionConfig, Weights};
 use crate::model::clip::encoder::{ClipEncoder, VIT_NAMES};
 use crate::model::clip::vision::{ClipVisionEmbeddings, VisionOutput};
-use crate::model::nn::layer_norm;
+use crate::model::nn::{Linear, layer_norm};
 
 /// `ViTModel` without its pooler.
 #[derive(Module, Debug)]
@@ -36,10 +36,7 @@ impl VitModel {
         let bias = w.take(&format!("{e}.patch_embeddings.projection.bias"), [d]); // [d]
         let embeddings = ClipVisionEmbeddings {
             class_embedding: Param::from_tensor(w.take(&format!("{e}.cls_token"), [1, 1, d]).reshape([d])),
-            patch_embedding: Linear {
-                weight: Param::from_tensor(crate::model::nn::row_major(conv.reshape([d, ch * ps * ps]).transpose())), // [c*p*p, d]
-                bias: Some(Param::from_tensor(bias)),
-            },
+            patch_embedding: Linear::new(crate::model::nn::row_major(conv.reshape([d, ch * ps * ps]).transpose()), Some(bias)), // [c*p*p, d]
             position_embedding: Param::from_tensor(
                 w.take(&format!("{e}.position_embeddings"), [1, c.num_positions(), d]).reshape([c.num_positions(), d]),
             ),

@@ -8,12 +8,11 @@ pub mod text;
 pub mod vision;
 
 use burn::module::{Module, Param};
-use burn::nn::Linear;
 use burn::tensor::Tensor;
 
 use crate::error::{Error, Result};
 use crate::hf::{ClipConfig, Weights};
-use crate::model::nn::{Layout, linear};
+use crate::model::nn::{Layout, Linear, linear};
 pub use text::{ClipTextTransformer, TextOutput};
 pub use vision::{ClipVisionTransformer, VisionOutput};
 

@@ -1,12 +1,12 @@
 //! `vision_model`: patch embedding, class token, positions, pre-LN, encoder, post-LN on CLS.
 
 use burn::module::{Module, Param};
-use burn::nn::{LayerNorm, Linear};
+use burn::nn::LayerNorm;
 use burn::tensor::Tensor;
 
 use super::encoder::{CLIP_NAMES, ClipEncoder};
 use crate::hf::{VisionConfig, Weights};
-use crate::model::nn::layer_norm;
+use crate::model::nn::{Linear, layer_norm};
 
 /// `vision_model.embeddings`.
 #[derive(Module, Debug)]
@@ -29,7 +29,7 @@ impl ClipVisionEmbeddings {
         let weight = crate::model::nn::row_major(conv.reshape([d, ch * ps * ps]).transpose()); // [c*p*p, d]
         Self {
             class_embedding: Param::from_tensor(w.take(&format!("{p}.class_embedding"), [d])),
-            patch_embedding: Linear { weight: Param::from_tensor(weight), bias: None },
+            patch_embedding: Linear::new(weight, None),
             position_embedding: Param::from_tensor(w.take(&format!("{p}.position_embedding.weight"), [c.num_positions(), d])),
             patch_size: ps,
         }

@@ -8,12 +8,12 @@
 //! `h.{i}.mlp.adapter.layers.{j}.{down,up}.{weight,bias}` (and `h.{i}.attn.adapter...`).
 
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::hf::{Activation, Weights};
-use crate::model::nn::{Layout, activate, linear};
+use crate::model::nn::{Layout, Linear, activate, linear};
 
 /// Where adapters go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -3,11 +3,12 @@
 //! y = base(x) + dropout(x) A^T B^T * scale, scale = alpha / r (alpha / sqrt(r) with rsLoRA).
 
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::hf::Weights;
+use crate::model::nn::Linear;
 
 /// LoRA hyper-parameters (peft's `LoraConfig` fields of the same names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,7 +71,7 @@ impl LoraLinear {
         let Some(cfg) = cfg.filter(|c| c.targets(path)) else {
             return Self { base, lora: None };
         };
-        let [d_in, d_out] = base.weight.dims();
+        let [d_in, d_out] = base.dims();
         let (ka, kb) = (format!("{path}.lora_A.weight"), format!("{path}.lora_B.weight"));
         let (a, b) = if fresh && !w.contains(&ka) {
             let bound = (1.0 / d_in as f64).sqrt();
@@ -107,9 +108,7 @@ impl LoraLinear {
             None => self,
             Some(l) => {
                 let delta = l.lora_a.val().transpose().matmul(l.lora_b.val().transpose()) * l.scale; // [in, out]
-                let mut base = self.base;
-                base.weight = base.weight.map(|w| w + delta);
-                Self { base, lora: None }
+                Self { base: self.base.plus(delta), lora: None }
             }
         }
     }

@@ -8,13 +8,12 @@
 //! `prefix.transform.0.{weight,bias}`, `prefix.transform.2.{weight,bias}` (torch Linear layout).
 
 use burn::module::{Module, Param};
-use burn::nn::Linear;
 use burn::tensor::Tensor;
 use burn::tensor::activation::tanh;
 use serde::{Deserialize, Serialize};
 
 use crate::hf::Weights;
-use crate::model::nn::{Layout, linear};
+use crate::model::nn::{Layout, Linear, linear};
 
 /// Prefix-tuning hyper-parameters (peft's `PrefixTuningConfig` names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
