@@ -52,6 +52,40 @@ pub fn cpu_threads(device: &burn::tensor::Device) -> usize {
     threads()
 }
 
+/// `f` applied to every element of `x` over the pool's threads, natively on the CPU backend; `x`
+/// back (`Err`) where that does not pay or does not apply: another device, one thread, not f32,
+/// or under 2^16 elements (a decoder step's activations). burn's CPU backend runs element-wise
+/// functions (exp, erf, tanh, sigmoid) one element at a time on the calling thread: on ViT-L/14
+/// CLIP's activation was 5% of an embedding while the other core idled.
+#[cfg(not(target_family = "wasm"))]
+pub fn map_elements<const D: usize>(
+    x: burn::tensor::Tensor<D>,
+    f: impl Fn(f32) -> f32 + Sync,
+) -> Result<burn::tensor::Tensor<D>, burn::tensor::Tensor<D>> {
+    use rayon::prelude::*;
+    let device = x.device();
+    if cpu_threads(&device) < 2 || x.shape().num_elements() < 1 << 16 || x.dtype() != burn::tensor::DType::F32 {
+        return Err(x);
+    }
+    let dims = x.dims();
+    let mut v: Vec<f32> = match x.into_data().try_into_vec() {
+        Ok(v) => v,
+        Err(e) => unreachable!("an f32 tensor's data is f32: {e:?}"),
+    };
+    v.par_chunks_mut(1 << 14).for_each(|c| c.iter_mut().for_each(|e| *e = f(*e)));
+    Ok(burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(v, dims), &device))
+}
+
+/// The page's builds keep burn's element-wise ops (reading a tensor's data back is not free on
+/// every device there, and the threaded build has not been measured with it).
+#[cfg(target_family = "wasm")]
+pub fn map_elements<const D: usize>(
+    x: burn::tensor::Tensor<D>,
+    _f: impl Fn(f32) -> f32 + Sync,
+) -> Result<burn::tensor::Tensor<D>, burn::tensor::Tensor<D>> {
+    Err(x)
+}
+
 /// Runs `f` on a pool thread in the threaded wasm build (once its pool runs), else here. Wrap
 /// each stretch of CPU work (a forward pass, a decoder step) in it, not each operation.
 #[cfg(all(feature = "threads", target_family = "wasm"))]
