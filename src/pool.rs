@@ -40,8 +40,8 @@ pub fn threads() -> usize {
 }
 
 /// Threads the CPU backend splits work over on `device`: rayon's pool natively, the threaded
-/// build's pool in the page, 1 on the single-thread page build and on any other device (wgpu,
-/// or an autodiff device while training).
+/// build's pool in the page (an autodiff device on the CPU too), 1 on the single-thread page
+/// build and on any other device (wgpu).
 pub fn cpu_threads(device: &burn::tensor::Device) -> usize {
     if *device != burn::tensor::Device::flex() {
         return 1;
@@ -52,19 +52,18 @@ pub fn cpu_threads(device: &burn::tensor::Device) -> usize {
     threads()
 }
 
-/// `f` applied to every element of `x` over the pool's threads, natively on the CPU backend; `x`
-/// back (`Err`) where that does not pay or does not apply: another device, one thread, not f32,
-/// or under 2^16 elements (a decoder step's activations). burn's CPU backend runs element-wise
-/// functions (exp, erf, tanh, sigmoid) one element at a time on the calling thread: on ViT-L/14
-/// CLIP's activation was 5% of an embedding while the other core idled.
-#[cfg(not(target_family = "wasm"))]
-pub fn map_elements<const D: usize>(
+/// `f` run over the elements of `x` in place, in chunks, on the CPU backend in f32: over the
+/// pool's threads when there are several and `x` has 2^16 elements or more (not a decoder step's
+/// activations), else on this thread. `x` back (`Err`) elsewhere: another device (wgpu, or an
+/// autodiff device while training) or another dtype. `f` must treat every element alone (chunk
+/// boundaries are arbitrary).
+pub fn map_in_place<const D: usize>(
     x: burn::tensor::Tensor<D>,
-    f: impl Fn(f32) -> f32 + Sync,
+    f: impl Fn(&mut [f32]) + Sync,
 ) -> Result<burn::tensor::Tensor<D>, burn::tensor::Tensor<D>> {
-    use rayon::prelude::*;
     let device = x.device();
-    if cpu_threads(&device) < 2 || x.shape().num_elements() < 1 << 16 || x.dtype() != burn::tensor::DType::F32 {
+    // Device equality ignores autodiff: ask for it, since this path leaves the graph.
+    if device != burn::tensor::Device::flex() || device.is_autodiff() || x.dtype() != burn::tensor::DType::F32 {
         return Err(x);
     }
     let dims = x.dims();
@@ -72,18 +71,14 @@ pub fn map_elements<const D: usize>(
         Ok(v) => v,
         Err(e) => unreachable!("an f32 tensor's data is f32: {e:?}"),
     };
-    v.par_chunks_mut(1 << 14).for_each(|c| c.iter_mut().for_each(|e| *e = f(*e)));
+    #[cfg(any(not(target_family = "wasm"), feature = "threads"))]
+    if cpu_threads(&device) > 1 && v.len() >= 1 << 16 {
+        use rayon::prelude::*;
+        v.par_chunks_mut(1 << 14).for_each(&f);
+        return Ok(burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(v, dims), &device));
+    }
+    f(&mut v);
     Ok(burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(v, dims), &device))
-}
-
-/// The page's builds keep burn's element-wise ops (reading a tensor's data back is not free on
-/// every device there, and the threaded build has not been measured with it).
-#[cfg(target_family = "wasm")]
-pub fn map_elements<const D: usize>(
-    x: burn::tensor::Tensor<D>,
-    _f: impl Fn(f32) -> f32 + Sync,
-) -> Result<burn::tensor::Tensor<D>, burn::tensor::Tensor<D>> {
-    Err(x)
 }
 
 /// Runs `f` on a pool thread in the threaded wasm build (once its pool runs), else here. Wrap

@@ -11,8 +11,9 @@ use burn::nn::LayerNorm;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::hf::{Activation, Gpt2Config, Weights};
+use crate::model::activation::activate;
 use crate::model::attention::{MASKED, attend, merge_heads, split_heads};
-use crate::model::nn::{Layout, activate, layer_norm, linear};
+use crate::model::nn::{Layout, layer_norm, linear};
 use crate::model::peft::{Adapter, LoraLinear, PeftMethod, Placement, Prefix};
 
 /// How a decoder is being built.

@@ -1,5 +1,6 @@
 //! The models: one implementation for every backend and target.
 
+pub mod activation;
 pub mod attention;
 pub mod budget;
 pub mod captioner;

@@ -1,12 +1,11 @@
 //! Leaf layers built from checkpoint tensors: [`Linear`] (in both HF layouts, and packed for the
-//! CPU's threads), LayerNorm (burn's; only its loading lives here), and the MLP activations.
+//! CPU's threads) and LayerNorm (burn's; only its loading lives here).
 
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, LayerNormConfig};
-use burn::tensor::activation::{gelu, gelu_approximate, sigmoid};
 use burn::tensor::{Device, Tensor};
 
-use crate::hf::{Activation, Weights};
+use crate::hf::Weights;
 
 /// How a checkpoint stores a linear layer's weight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,38 +136,6 @@ pub fn layer_norm(w: &mut Weights, prefix: &str, d: usize, eps: f64) -> LayerNor
     ln
 }
 
-/// Applies an MLP activation: over the CPU backend's threads where [`crate::pool::map_elements`]
-/// takes it (burn's CPU backend applies these functions on one thread), else with burn's ops.
-pub fn activate<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {
-    let x = match crate::pool::map_elements(x, |v| activation(act, v)) {
-        Ok(y) => return y,
-        Err(x) => x,
-    };
-    match act {
-        Activation::QuickGelu => x.clone() * sigmoid(x * 1.702),
-        Activation::Gelu => gelu(x),
-        Activation::GeluNew => gelu_approximate(x),
-    }
-}
-
-/// One element of `act`, in f32 with the operations burn's CPU backend runs for the tensor ops
-/// above (sigmoid and erf as in burn-flex), so both paths agree to rounding.
-fn activation(act: Activation, x: f32) -> f32 {
-    match act {
-        Activation::QuickGelu => {
-            let z = x * 1.702;
-            let s = if z >= 0.0 { 1.0 / (1.0 + (-z).exp()) } else { z.exp() / (1.0 + z.exp()) };
-            x * s
-        }
-        Activation::Gelu => 0.5 * x * (1.0 + libm::erff(x / std::f32::consts::SQRT_2)),
-        Activation::GeluNew => {
-            const SQRT_2_OVER_PI: f32 = (std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2) as f32;
-            let inner = (x + x.powf(3.0) * 0.044715) * SQRT_2_OVER_PI;
-            (x * (inner.tanh() + 1.0)) * 0.5
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use burn::tensor::{Device, Distribution, Tensor};
@@ -204,24 +171,6 @@ mod tests {
             let (plain, packed) = (plain.plus(delta.clone()), packed.plus(delta));
             let x = random([5, d_in]);
             assert!(max_diff(plain.forward(x.clone()), packed.forward(x)) < 1e-5, "after plus");
-        }
-    }
-
-    /// Each activation over the pool equals burn's tensor ops (the path of one thread and of the
-    /// page), on a tensor large enough to take the pool, values from -12 to 12.
-    #[test]
-    fn activations_over_the_pool_equal_burns() {
-        use crate::hf::Activation;
-        let x = random([3, 100, 400]) * 4.0; // [3, 100, 400]
-        for act in [Activation::QuickGelu, Activation::Gelu, Activation::GeluNew] {
-            let pooled = super::activate(act, x.clone());
-            let burn = match act {
-                Activation::QuickGelu => x.clone() * burn::tensor::activation::sigmoid(x.clone() * 1.702),
-                Activation::Gelu => burn::tensor::activation::gelu(x.clone()),
-                Activation::GeluNew => burn::tensor::activation::gelu_approximate(x.clone()),
-            };
-            assert_eq!(pooled.dims(), [3, 100, 400]);
-            assert!(max_diff(pooled, burn) < 1e-6, "{act:?}");
         }
     }
 }

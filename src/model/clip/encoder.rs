@@ -9,8 +9,9 @@ use burn::nn::LayerNorm;
 use burn::tensor::Tensor;
 
 use crate::hf::{Activation, TowerConfig, Weights};
+use crate::model::activation::activate;
 use crate::model::attention::{attend, merge_heads, split_heads};
-use crate::model::nn::{Layout, Linear, activate, layer_norm, linear};
+use crate::model::nn::{Layout, Linear, layer_norm, linear};
 
 /// Where a layer's tensors sit in a checkpoint. The structs below carry CLIP's names; other
 /// models with the same layer map their keys onto them.

@@ -13,7 +13,8 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::hf::{Activation, Weights};
-use crate::model::nn::{Layout, Linear, activate, linear};
+use crate::model::activation::activate;
+use crate::model::nn::{Layout, Linear, linear};
 
 /// Where adapters go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
