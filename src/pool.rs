@@ -52,13 +52,14 @@ pub fn cpu_threads(device: &burn::tensor::Device) -> usize {
     threads()
 }
 
-/// `f` run over the elements of `x` in place, in chunks, on the CPU backend in f32: over the
-/// pool's threads when there are several and `x` has 2^16 elements or more (not a decoder step's
+/// `f` run over the elements of `x` in place, in chunks of whole `unit`s (1 for an element-wise
+/// function, a row's length for a row-wise one), on the CPU backend in f32: over the pool's
+/// threads when there are several and `x` has 2^16 elements or more (not a decoder step's
 /// activations), else on this thread. `x` back (`Err`) elsewhere: another device (wgpu, or an
-/// autodiff device while training) or another dtype. `f` must treat every element alone (chunk
-/// boundaries are arbitrary).
+/// autodiff device while training) or another dtype.
 pub fn map_in_place<const D: usize>(
     x: burn::tensor::Tensor<D>,
+    unit: usize,
     f: impl Fn(&mut [f32]) + Sync,
 ) -> Result<burn::tensor::Tensor<D>, burn::tensor::Tensor<D>> {
     let device = x.device();
@@ -74,9 +75,12 @@ pub fn map_in_place<const D: usize>(
     #[cfg(any(not(target_family = "wasm"), feature = "threads"))]
     if cpu_threads(&device) > 1 && v.len() >= 1 << 16 {
         use rayon::prelude::*;
-        v.par_chunks_mut(1 << 14).for_each(&f);
+        let chunk = unit.max(1) * (1usize << 14).div_ceil(unit.max(1)); // whole units, about 2^14 elements
+        v.par_chunks_mut(chunk).for_each(&f);
         return Ok(burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(v, dims), &device));
     }
+    #[cfg(all(target_family = "wasm", not(feature = "threads")))]
+    let _ = unit; // one thread: the whole buffer is one chunk
     f(&mut v);
     Ok(burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(v, dims), &device))
 }

@@ -17,7 +17,7 @@ use crate::hf::Activation;
 /// Applies an MLP activation: the kernels below on the CPU backend in f32, burn's tensor ops
 /// elsewhere (wgpu, and autodiff while training, which needs the graph).
 pub fn activate<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {
-    let x = match crate::pool::map_in_place(x, |v| apply(act, v)) {
+    let x = match crate::pool::map_in_place(x, 1, |v| apply(act, v)) {
         Ok(y) => return y,
         Err(x) => x,
     };
@@ -102,12 +102,13 @@ fn erfc_abs(u: f32) -> f32 {
     t * exp_f32(p - u * u)
 }
 
-/// `e^x`, x clamped to [-87, 88] (normal results only), without branches or table lookups:
-/// `x = n ln 2 + r`, |r| <= ln 2 / 2, n rounded by adding 1.5 * 2^23; Cephes' degree-6
-/// polynomial for e^r (about 1 ulp); 2^n built from n's bits.
+/// `e^x` without branches or table lookups: 0 below -87 (a masked attention score gives exactly
+/// 0, as with libm), x clamped to 88 above; `x = n ln 2 + r`, |r| <= ln 2 / 2, n rounded by
+/// adding 1.5 * 2^23; Cephes' degree-6 polynomial for e^r (about 1 ulp); 2^n built from n's bits.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer, kept in the low bits
+    let under = x < -87.0;
     let x = x.max(-87.0).min(88.0);
     let t = x * std::f32::consts::LOG2_E + ROUND;
     let n = t - ROUND;
@@ -119,7 +120,7 @@ pub fn exp_f32(x: f32) -> f32 {
     let p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
     let two_n = f32::from_bits((t.to_bits() << 23).wrapping_add(127 << 23)); // 2^n, n in [-126, 127]
-    y * two_n
+    if under { 0.0 } else { y * two_n } // a select, not a branch
 }
 
 #[cfg(test)]
