@@ -3,11 +3,11 @@
 //! pool's threads where there are several.
 //!
 //! Why: burn's CPU backend applies exp, erf and tanh one element at a time through libm, with a
-//! branch on the sign (sigmoid), on the calling thread. On a ViT-L/14 embedding (25 M activations
-//! on 2 threads, AVX2 EPYC) that cost about a fifth of the forward pass even spread over the pool
-//! (`perf record`: the per-element closure, `expf` and its callers 15% of all samples, gemm 36%).
-//! The kernels here compute the same functions to within a few f32 rounding steps (the unit tests
-//! bound them against f64 and against burn's ops).
+//! branch on the sign (sigmoid), on the calling thread. On a ViT-L/14 embedding (25 M activations,
+//! 2 threads, AVX2 EPYC) that was still about 7% of the forward pass's samples once spread over
+//! the pool (`perf record`: `expf` and the per-element function), the kernels here under 1%. They
+//! compute the same functions to within a few f32 rounding steps (the unit tests bound them
+//! against f64 and against burn's ops).
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::{gelu, gelu_approximate, sigmoid};
