@@ -30,20 +30,25 @@ pub fn activate<const D: usize>(act: Activation, x: Tensor<D>) -> Tensor<D> {
 
 /// `act` on every element of `v`, in place.
 pub fn apply(act: Activation, v: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked just above).
-        unsafe { apply_avx2(act, v) };
-        return;
-    }
-    apply_portable(act, v);
+    with_avx2(|| apply_portable(act, v));
 }
 
-/// The same loops compiled for AVX2 (8 lanes; no FMA, so the results equal the portable build's).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn apply_avx2(act: Activation, v: &mut [f32]) {
-    apply_portable(act, v);
+/// Runs `f`, whose loops are inlined into it, compiled for AVX2 where the CPU has it (8 lanes; no
+/// FMA, so the results equal the portable build's), else as built (SSE2 natively, SIMD128 in the
+/// page). One check per call: call it on a whole chunk, not per element or row.
+#[inline(always)]
+pub fn with_avx2(f: impl FnOnce()) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        fn run(f: impl FnOnce()) {
+            f();
+        }
+        // SAFETY: the CPU has AVX2 (checked just above).
+        unsafe { run(f) };
+        return;
+    }
+    f();
 }
 
 #[inline(always)]

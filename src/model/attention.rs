@@ -53,34 +53,23 @@ pub fn attend(
 /// a separate pass scales), elsewhere burn's ops (wgpu, and autodiff while training).
 fn softmax_last<const D: usize>(x: Tensor<D>, scale: f32) -> Tensor<D> {
     let row = x.dims()[D - 1];
-    match crate::pool::map_in_place(x, row, |v| v.chunks_exact_mut(row).for_each(|r| softmax_row(r, scale))) {
+    match crate::pool::map_in_place(x, row, |v| softmax_rows(v, row, scale)) {
         Ok(p) => p,
         Err(x) if scale == 1.0 => softmax(x, D - 1),
         Err(x) => softmax(x * scale, D - 1),
     }
 }
 
-/// `softmax(r * scale)` in place (`scale` > 0): max, then e^((x - max) scale) and their sum,
-/// then a multiply by its inverse. Eight running lanes for the max and the sum, so the loops
-/// vectorise (the sum's order differs from a sequential one by rounding only).
-pub fn softmax_row(r: &mut [f32], scale: f32) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked just above).
-        unsafe { softmax_row_avx2(r, scale) };
-        return;
-    }
-    softmax_row_portable(r, scale);
+/// `softmax(r * scale)` in place for each row `r` of `row` elements of `v` (`scale` > 0).
+pub fn softmax_rows(v: &mut [f32], row: usize, scale: f32) {
+    crate::model::activation::with_avx2(|| v.chunks_exact_mut(row).for_each(|r| softmax_row(r, scale)));
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn softmax_row_avx2(r: &mut [f32], scale: f32) {
-    softmax_row_portable(r, scale);
-}
-
+/// One row: max, then e^((x - max) scale) and their sum, then a multiply by its inverse. Eight
+/// running lanes for the max and the sum, so the loops vectorise (the sum's order differs from a
+/// sequential one by rounding only).
 #[inline(always)]
-fn softmax_row_portable(r: &mut [f32], scale: f32) {
+fn softmax_row(r: &mut [f32], scale: f32) {
     const L: usize = 8;
     let mut m = [f32::NEG_INFINITY; L];
     let mut chunks = r.chunks_exact(L);
@@ -126,7 +115,7 @@ mod tests {
                 for masked in [false, true] {
                     let x: Vec<f32> = (0..len).map(|i| if masked && i % 3 == 1 { super::MASKED } else { next() }).collect();
                     let mut y = x.clone();
-                    super::softmax_row(&mut y, scale);
+                    super::softmax_rows(&mut y, len, scale);
                     let max = x.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b as f64 * scale as f64));
                     let sum: f64 = x.iter().map(|&v| (v as f64 * scale as f64 - max).exp()).sum();
                     for (&v, &p) in x.iter().zip(&y) {
