@@ -52,6 +52,32 @@ pub fn cpu_threads(device: &burn::tensor::Device) -> usize {
     threads()
 }
 
+/// Whether `x` is f32 on the CPU backend, outside autodiff: what the kernels that read and write
+/// tensors' buffers directly ([`map_in_place`], `panels`) need. Device equality ignores autodiff,
+/// so this asks for it too: those kernels leave the graph.
+pub fn on_cpu_f32<const D: usize>(x: &burn::tensor::Tensor<D>) -> bool {
+    let device = x.device();
+    device == burn::tensor::Device::flex() && !device.is_autodiff() && x.dtype() == burn::tensor::DType::F32
+}
+
+/// `x`'s buffer on the CPU backend, contiguous (a copy only if it was a strided view). `x` must
+/// pass [`on_cpu_f32`].
+pub fn cpu_f32<const D: usize>(x: burn::tensor::Tensor<D>) -> burn::backend::flex::FlexTensor {
+    let t = match x.try_into_primitive::<burn::backend::Flex>() {
+        Ok(t) => t,
+        Err(e) => unreachable!("a CPU tensor outside autodiff is a Flex tensor: {e:?}"),
+    };
+    match t.as_slice::<f32>() {
+        Some(_) => t,
+        None => t.to_contiguous(),
+    }
+}
+
+/// The f32 elements of a tensor from [`cpu_f32`].
+pub fn f32s(t: &burn::backend::flex::FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("cpu_f32 gives contiguous f32 tensors")
+}
+
 /// `f` run over the elements of `x` in place, in chunks of whole `unit`s (1 for an element-wise
 /// function, a row's length for a row-wise one), on the CPU backend in f32: over the pool's
 /// threads when there are several and `x` has 2^16 elements or more (not a decoder step's
@@ -62,11 +88,10 @@ pub fn map_in_place<const D: usize>(
     unit: usize,
     f: impl Fn(&mut [f32]) + Sync,
 ) -> Result<burn::tensor::Tensor<D>, burn::tensor::Tensor<D>> {
-    let device = x.device();
-    // Device equality ignores autodiff: ask for it, since this path leaves the graph.
-    if device != burn::tensor::Device::flex() || device.is_autodiff() || x.dtype() != burn::tensor::DType::F32 {
+    if !on_cpu_f32(&x) {
         return Err(x);
     }
+    let device = x.device();
     let dims = x.dims();
     let mut v: Vec<f32> = match x.into_data().try_into_vec() {
         Ok(v) => v,

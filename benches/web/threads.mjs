@@ -5,6 +5,10 @@
 // sized, 768 x 12, full vocabulary). --threads 1 is the single-thread build.
 //
 //   node benches/web/threads.mjs [--threads 1,2,4,8] [--runs 11] [--caption]
+//                                [--models wide,b32] [--model name=DIR ...]
+//
+// --model adds a CLIP checkpoint folder of your own (e.g. cpu.mjs's ViT-L/14 tower,
+// l14=/tmp/clip-bench/clip-vit-l14-random); --models picks which of them all to run.
 //
 // CHROME_ARGS='a;b' adds Chromium flags (e.g. '--js-flags=--no-liftoff --no-wasm-dynamic-tiering'
 // to run V8's optimised code from the start).
@@ -30,7 +34,19 @@ const models = {
 };
 for (const [k, o] of Object.entries(models)) if (!existsSync(path.join(synth, k, 'config.json'))) syntheticClip(path.join(synth, k), o);
 if (!existsSync(path.join(synth, 'gpt2', 'config.json'))) syntheticGpt2(path.join(synth, 'gpt2'), { n: 768, layers: 12, heads: 12 });
-const iso = await serve({ mounts: [{ prefix: '/', dir: path.join(repo, 'www') }, { prefix: '/synthetic/', dir: synth }], headers: ISOLATION });
+const dirs = Object.fromEntries(Object.keys(models).map((k) => [k, path.join(synth, k)]));
+process.argv.forEach((a, i) => {
+  if (a !== '--model') return;
+  const [name, dir] = process.argv[i + 1].split('=');
+  dirs[name] = path.resolve(dir);
+});
+const chosen = arg('--models', Object.keys(dirs).join(',')).split(',');
+const iso = await serve({
+  mounts: [{ prefix: '/', dir: path.join(repo, 'www') }, { prefix: '/synthetic/', dir: synth }].concat(
+    Object.entries(dirs).map(([k, dir]) => ({ prefix: `/model/${k}/`, dir })),
+  ),
+  headers: ISOLATION,
+});
 const noWebGpu = { args: FLAGS.filter((f) => f !== '--enable-unsafe-webgpu').concat(['--disable-webgpu'], (process.env.CHROME_ARGS || '').split(';').filter(Boolean)) };
 const photo = path.join(fixtures, 'images/landscape.jpg');
 const bytes = [...readFileSync(photo)];
@@ -49,8 +65,8 @@ for (const threads of (arg('--threads', '1,2,4,8')).split(',').map(Number)) {
     await ctx.close();
     continue;
   }
-  for (const m of Object.keys(models)) {
-    await p.evaluate((u) => window.glimpse.call('load', { spec: { kind: 'clip', model: { url: u }, towers: 'vision' } }), new URL(`/synthetic/${m}/`, iso.url).href);
+  for (const m of chosen) {
+    await p.evaluate((u) => window.glimpse.call('load', { spec: { kind: 'clip', model: { url: u }, towers: 'vision' } }), new URL(`/model/${m}/`, iso.url).href);
     const times = await p.evaluate(async ([b, runs]) => {
       const out = [];
       for (let i = 0; i < runs; i++) {

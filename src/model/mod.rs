@@ -7,6 +7,7 @@ pub mod captioner;
 pub mod clip;
 pub mod gpt2;
 pub mod nn;
+pub mod panels;
 pub mod part;
 pub mod peft;
 pub mod vit;

@@ -1,11 +1,13 @@
 //! Leaf layers built from checkpoint tensors: [`Linear`] (in both HF layouts, and packed for the
-//! CPU's threads) and LayerNorm (burn's; only its loading lives here).
+//! CPU: column blocks for native threads, panels for the page) and LayerNorm (burn's; only its
+//! loading lives here).
 
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, LayerNormConfig};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::hf::Weights;
+use crate::model::panels;
 
 /// How a checkpoint stores a linear layer's weight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,8 +18,9 @@ pub enum Layout {
     InOut,
 }
 
-/// A linear layer, `y = x W + b`: burn's `Linear` (same fields, same record), and a packed form
-/// for the CPU backend's threads.
+/// A linear layer, `y = x W + b`: burn's `Linear` (same fields, same record), and two packed
+/// forms for the CPU backend: column blocks for native threads, and in the page panels of 8
+/// columns that [`panels::product`] multiplies (gemm's WebAssembly kernel is slower, see there).
 ///
 /// Why packed: on a few rows (ViT-B/32's 50 tokens) gemm's own threading leaves the second core
 /// idle (50 x 768 x 3072: 4.75 ms on 1 thread or 2 on an AVX2 EPYC, PyTorch 2.68 ms on 2), while
@@ -35,12 +38,16 @@ pub struct Linear {
     /// How many column blocks `weight` holds (1: plain `[in, out]`).
     #[module(skip)]
     pub blocks: usize,
+    /// Whether the blocks are [`panels`] (8 columns wide) that `forward` multiplies with
+    /// [`panels::product`] on the CPU backend.
+    #[module(skip)]
+    pub panels: bool,
 }
 
 impl Linear {
     /// A plain layer over `weight` `[in, out]`.
     pub fn new(weight: Tensor<2>, bias: Option<Tensor<1>>) -> Self {
-        Self { weight: Param::from_tensor(weight), bias: bias.map(Param::from_tensor), blocks: 1 }
+        Self { weight: Param::from_tensor(weight), bias: bias.map(Param::from_tensor), blocks: 1, panels: false }
     }
 
     /// `[in, out]`, whatever the layout.
@@ -51,6 +58,13 @@ impl Linear {
 
     /// `[.., in]` -> `[.., out]`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let x = match self.panels {
+            true => match self.panel_product(x) {
+                Ok(y) => return y,
+                Err(x) => x, // not on the CPU backend in f32: the blocks' product below
+            },
+            false => x,
+        };
         let bias = self.bias.as_ref().map(Param::val);
         if self.blocks == 1 {
             return burn::tensor::module::linear(x, self.weight.val(), bias);
@@ -71,18 +85,45 @@ impl Linear {
         y.reshape(out) // [.., out]
     }
 
-    /// This layer packed for `device` (see [`Linear`]): only on the CPU backend with more than
-    /// one thread, into as many blocks as threads and at least 4 (fewer would make burn thread
-    /// inside each block's product instead), each at least 8 columns wide. Layers that narrow
-    /// (test fixtures) gain nothing from it and lose nothing measurable, and so the fixtures'
-    /// comparisons with HF run the packed path. Pack only frozen layers: a packed weight is not
-    /// `[in, out]`. `GLIMPSE_NO_PACK=1` turns packing off, to measure what it does.
+    /// `[.., in]` -> `[.., out]` by [`panels::product`] on the CPU backend in f32 (not autodiff),
+    /// over the pool when it has several threads; `x` back elsewhere.
+    fn panel_product<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
+        if !crate::pool::on_cpu_f32(&x) || !crate::pool::on_cpu_f32(&self.weight.val()) {
+            return Err(x);
+        }
+        let device = x.device();
+        let mut dims = x.dims();
+        let [d_in, d_out] = self.dims();
+        let x = crate::pool::cpu_f32(x);
+        let w = crate::pool::cpu_f32(self.weight.val());
+        let b = self.bias.as_ref().map(|b| crate::pool::cpu_f32(b.val()));
+        let parallel = crate::pool::cpu_threads(&device) > 1;
+        let y = panels::product(crate::pool::f32s(&x), d_in, crate::pool::f32s(&w), b.as_ref().map(crate::pool::f32s), parallel); // [rows, out]
+        dims[D - 1] = d_out;
+        Ok(Tensor::from_data(TensorData::new(y, dims), &device)) // [.., out]
+    }
+
+    /// This layer packed for `device` (see [`Linear`]). In the page: into panels on the CPU
+    /// backend (its output a multiple of 8 wide), one thread or several. Natively: only on the
+    /// CPU backend with more than one thread, into as many blocks as threads and at least 4
+    /// (fewer would make burn thread inside each block's product instead), each at least 8
+    /// columns wide. Layers that narrow (test fixtures) gain nothing from it and lose nothing
+    /// measurable, and so the fixtures' comparisons with HF run the packed path. Pack only frozen
+    /// layers: a packed weight is not `[in, out]`. `GLIMPSE_NO_PACK=1` turns packing off, to
+    /// measure what it does.
     pub fn packed_for(self, device: &Device) -> Self {
-        let threads = crate::pool::cpu_threads(device);
-        if threads < 2 || self.blocks != 1 || std::env::var_os("GLIMPSE_NO_PACK").is_some_and(|v| v != "0") {
+        if self.blocks != 1 || std::env::var_os("GLIMPSE_NO_PACK").is_some_and(|v| v != "0") {
             return self;
         }
         let [_, d_out] = self.dims();
+        if cfg!(target_family = "wasm") {
+            let cpu = *device == Device::flex() && !device.is_autodiff();
+            return if cpu && d_out % panels::WIDTH == 0 { self.panelled() } else { self };
+        }
+        let threads = crate::pool::cpu_threads(device);
+        if threads < 2 {
+            return self;
+        }
         match (4..=threads.next_power_of_two().max(4)).rev().find(|p| d_out % p == 0 && d_out / p >= 8) {
             Some(p) => self.packed(p),
             None => self,
@@ -93,6 +134,13 @@ impl Linear {
     pub fn packed(self, p: usize) -> Self {
         assert!(self.blocks == 1 && self.dims()[1] % p == 0, "packing a packed layer, or into blocks that do not divide its output");
         Self { weight: self.weight.map(|w| pack(w, p)), blocks: p, ..self }
+    }
+
+    /// This plain layer in panels of 8 columns, multiplied by [`panels::product`] on the CPU
+    /// (`out` a multiple of 8).
+    pub fn panelled(self) -> Self {
+        let [_, d_out] = self.dims();
+        Self { panels: true, ..self.packed(d_out / panels::WIDTH) }
     }
 
     /// `W + delta` (`delta` `[in, out]`), in this layer's layout.
@@ -138,6 +186,7 @@ pub fn layer_norm(w: &mut Weights, prefix: &str, d: usize, eps: f64) -> LayerNor
 
 #[cfg(test)]
 mod tests {
+    use burn::module::Module;
     use burn::tensor::{Device, Distribution, Tensor};
 
     use super::Linear;
@@ -171,6 +220,38 @@ mod tests {
             let (plain, packed) = (plain.plus(delta.clone()), packed.plus(delta));
             let x = random([5, d_in]);
             assert!(max_diff(plain.forward(x.clone()), packed.forward(x)) < 1e-5, "after plus");
+        }
+    }
+
+    /// A layer in panels computes what the plain one does through `panels::product` on the CPU
+    /// backend (natively too, its portable lanes), on 2-D and 3-D inputs, with and without bias,
+    /// after `plus`, and through burn's product on an autodiff device.
+    #[test]
+    fn panels_equal_plain() {
+        for (d_in, d_out, bias) in [(24, 64, true), (37, 96, false), (8, 8, true), (768, 256, true)] {
+            let plain = Linear::new(random([d_in, d_out]), bias.then(|| random([d_out])));
+            let panelled = plain.clone().panelled();
+            let tol = 1e-5 + 1e-6 * d_in as f32; // sums of d_in N(0, 1) products, in another order
+            assert!(panelled.panels);
+            assert_eq!(panelled.dims(), [d_in, d_out]);
+            assert_eq!(panelled.weight.dims(), [d_in * d_out / 8, 8]);
+            for rows in [1, 3, 4, 50] {
+                let x = random([rows, d_in]); // [rows, in]
+                assert!(max_diff(plain.forward(x.clone()), panelled.forward(x)) < tol, "{d_in} x {d_out}, {rows} rows");
+                let x = random([2, rows, d_in]); // [2, rows, in]
+                let (a, b) = (plain.forward(x.clone()), panelled.forward(x));
+                assert_eq!(b.dims(), [2, rows, d_out]);
+                assert!(max_diff(a, b) < tol);
+            }
+            let x = random([5, d_in]);
+            let ad = Device::flex().autodiff();
+            let (pa, pp) = (plain.clone().to_device(&ad), panelled.clone().to_device(&ad));
+            let (ya, yp) = (pa.forward(x.clone().to_device(&ad)), pp.forward(x.to_device(&ad)));
+            assert!(max_diff(ya.to_device(&Device::flex()), yp.to_device(&Device::flex())) < tol, "autodiff");
+            let delta = random([d_in, d_out]);
+            let (plain, panelled) = (plain.plus(delta.clone()), panelled.plus(delta));
+            let x = random([5, d_in]);
+            assert!(max_diff(plain.forward(x.clone()), panelled.forward(x)) < 2.0 * tol, "after plus");
         }
     }
 }
