@@ -16,7 +16,6 @@ use std::time::Instant;
 use glimpse::load::native::folders as files;
 use glimpse::model::clip::Towers;
 use glimpse::task::caption::CaptionPipeline;
-use glimpse::task::embed::Clip;
 use glimpse::task::generate::GenerateConfig;
 use glimpse::tokenize::{BUNDLED_GPT2_TOKENIZER, Gpt2Tokenizer};
 

@@ -1,4 +1,4 @@
-// Benchmark (not a test): the page's CPU path against transformers.js's WebAssembly backend in one
+// Benchmark (not a test): the page's CPU path against transformers.js's WebAssembly backend in
 // headless Chromium, on the same random-weight models and the same thread counts. glimpse runs
 // its page (?backend=cpu&threads=N: the single-thread SIMD build for one thread, the threaded
 // build on rayon over Web Workers for more); transformers.js runs onnxruntime-web with
@@ -8,8 +8,8 @@
 // Tasks: image embedding with a CLIP vision tower + projection (ViT-B/32, ViT-L/14:
 // make_clip_bench_models.py), and a greedy caption of --tokens tokens with ViT-base/16 + GPT-2
 // small (make_bench_model.py), whose 1-token time gives the encoder and the rest the time per
-// decoder token. Each (runtime, threads, model) gets a fresh page: model load time (local server,
-// no cache), a warm-up, then the median of --runs. Embeddings are checked against HF's
+// decoder token. Each (runtime, threads, model) gets a fresh page in a fresh browser profile: model
+// load time (local server, nothing cached), a warm-up, then the median of --runs. Embeddings are checked against HF's
 // (reference.json) and caption ids against HF `generate`.
 //
 //   node benches/web/cpu.mjs [--clip /tmp/clip-bench] [--caption /tmp/vit-gpt2-random]
@@ -61,13 +61,16 @@ const mounts = [
   ...tasks.map((t) => ({ prefix: `/models/${path.basename(TASKS[t].dir)}/`, dir: TASKS[t].dir })),
 ];
 const { server, url } = await serve({ mounts, headers: ISOLATION });
-const browser = await chromium.launchPersistentContext(mkdtempSync(path.join(os.tmpdir(), 'glimpse-bench-')), {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  // No WebGPU: the CPU path, as a visitor without it gets.
-  args: ['--no-sandbox', '--disable-webgpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
-});
-browser.setDefaultTimeout(0);
+// A fresh browser profile for every page: both runtimes keep downloaded models in the Cache API,
+// so in a shared profile a later page would load from it (a run on 2026-12-07 timed such cache
+// hits as the threaded build's loads).
+const launch = () =>
+  chromium.launchPersistentContext(mkdtempSync(path.join(os.tmpdir(), 'glimpse-bench-')), {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    // No WebGPU: the CPU path, as a visitor without it gets.
+    args: ['--no-sandbox', '--disable-webgpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
+  });
 
 /** Times `fn(arg)` in the page: a warm-up, then the median of RUNS; {s, value} (the last value). */
 async function timed(page, fn, argument) {
@@ -130,6 +133,8 @@ let cores = null;
 for (const t of tasks) {
   for (const threads of THREADS) {
     for (const runtime of only) {
+      const browser = await launch();
+      browser.setDefaultTimeout(0);
       const page = await browser.newPage();
       page.on('console', (m) => m.type() === 'error' && console.error('page:', m.text()));
       let api;
@@ -155,11 +160,10 @@ for (const t of tasks) {
       }
       rows.push(row);
       console.error(JSON.stringify(row));
-      await page.close();
+      await browser.close();
     }
   }
 }
-await browser.close();
 server.close();
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';

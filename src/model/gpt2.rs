@@ -42,7 +42,8 @@ fn conv1d(w: &mut Weights, path: &str, d_in: usize, d_out: usize, o: BuildOption
     } else {
         linear(w, path, d_in, d_out, true, Layout::InOut)
     };
-    LoraLinear::new(base, w, path, o.peft.lora(), o.fresh)
+    // In the page each decoder step is a product of one row: panels split it between threads.
+    LoraLinear::new(base.panelled_for(w.device()), w, path, o.peft.lora(), o.fresh)
 }
 
 fn norm(w: &mut Weights, path: &str, d: usize, eps: f64, fresh: bool) -> LayerNorm {

@@ -115,11 +115,10 @@ impl Linear {
         if self.blocks != 1 || std::env::var_os("GLIMPSE_NO_PACK").is_some_and(|v| v != "0") {
             return self;
         }
-        let [_, d_out] = self.dims();
         if cfg!(target_family = "wasm") {
-            let cpu = *device == Device::flex() && !device.is_autodiff();
-            return if cpu && d_out % panels::WIDTH == 0 { self.panelled() } else { self };
+            return self.panelled_for(device);
         }
+        let [_, d_out] = self.dims();
         let threads = crate::pool::cpu_threads(device);
         if threads < 2 {
             return self;
@@ -136,6 +135,16 @@ impl Linear {
         Self { weight: self.weight.map(|w| pack(w, p)), blocks: p, ..self }
     }
 
+    /// In the page, on the CPU backend: this plain layer in panels (its output a multiple of 8
+    /// wide), for [`panels::product`]; elsewhere (natively, wgpu) as it is. Pack only layers that
+    /// will not train: a packed weight is not `[in, out]` (the page trains none of these).
+    pub fn panelled_for(self, device: &Device) -> Self {
+        match self.blocks == 1 && panels_on(device, self.dims()[1]) {
+            true => self.panelled(),
+            false => self,
+        }
+    }
+
     /// This plain layer in panels of 8 columns, multiplied by [`panels::product`] on the CPU
     /// (`out` a multiple of 8).
     pub fn panelled(self) -> Self {
@@ -148,6 +157,11 @@ impl Linear {
         let delta = if self.blocks == 1 { delta } else { pack(delta, self.blocks) };
         Self { weight: self.weight.map(|w| w + delta), ..self }
     }
+}
+
+/// Whether a layer `d_out` wide goes into panels on `device`: in the page, on the CPU backend.
+fn panels_on(device: &Device, d_out: usize) -> bool {
+    cfg!(target_family = "wasm") && *device == Device::flex() && !device.is_autodiff() && d_out % panels::WIDTH == 0
 }
 
 /// `w` `[in, out]` as `p` column blocks one below another: `[p * in, out / p]`.
@@ -166,6 +180,26 @@ pub fn linear(w: &mut Weights, prefix: &str, d_in: usize, d_out: usize, bias: bo
     };
     let bias = bias.then(|| w.take(&format!("{prefix}.bias"), [d_out]));
     Linear::new(weight, bias)
+}
+
+/// Loads a frozen layer as [`linear`] does, packed for the weights' device as
+/// [`Linear::packed_for`] packs it; in the page's panels straight from a `[out, in]` checkpoint
+/// ([`panels::pack_out_in`]: one copy of each weight at load instead of two).
+pub fn packed_linear(w: &mut Weights, prefix: &str, d_in: usize, d_out: usize, bias: bool, layout: Layout) -> Linear {
+    let device = w.device().clone();
+    if layout != Layout::OutIn || !panels_on(&device, d_out) {
+        return linear(w, prefix, d_in, d_out, bias, layout).packed_for(&device);
+    }
+    let raw = w.take(&format!("{prefix}.weight"), [d_out, d_in]);
+    let weight = match crate::pool::on_cpu_f32(&raw) {
+        true => {
+            let packed = panels::pack_out_in(crate::pool::f32s(&crate::pool::cpu_f32(raw)), d_in); // [out/8 * in, 8]
+            Tensor::from_data(TensorData::new(packed, [d_out / panels::WIDTH * d_in, panels::WIDTH]), &device)
+        }
+        false => pack(row_major(raw.transpose()), d_out / panels::WIDTH),
+    };
+    let bias = bias.then(|| w.take(&format!("{prefix}.bias"), [d_out]));
+    Linear { weight: Param::from_tensor(weight), bias: bias.map(Param::from_tensor), blocks: d_out / panels::WIDTH, panels: true }
 }
 
 /// `t` laid out row-major in a buffer of its own (one copy, at load). A transposed view is

@@ -3,9 +3,10 @@
 //! column-block layout with blocks 8 wide.
 //!
 //! Why not gemm (burn's CPU matmul) there: in WebAssembly gemm runs its SIMD128 microkernel of
-//! 12 x 4 outputs, whose 12 accumulators, 3 operands and a broadcast need 16 vector registers;
-//! V8 keeps 15 for code on x86-64. The 4 x 8 tile below keeps 8 accumulators, 2 weight vectors
-//! and a broadcast (11), and reads its weights from the panel in order. On ViT-L/14's products
+//! 12 x 4 outputs, whose 12 accumulators, 3 operands and a broadcast want 16 vector registers,
+//! where V8 allocates at most 15 on x86-64 (xmm15 is its scratch register), so it likely spills
+//! (not seen in V8's code, only in the timings). The 4 x 8 tile below keeps 8 accumulators, 2
+//! weight vectors and a broadcast (11), and reads its weights from the panel in order. On ViT-L/14's products
 //! (257 x 1024 x 4096, 257 x 4096 x 1024, 257 x 1024 x 1024) and ViT-B/32's (50 x 768 x 3072),
 //! one thread in Node 20 (V8 11.3, TurboFan only, best of 5 alternated), it ran 14.7-16.5 GMAC/s
 //! where gemm ran 10.7-11.0 (1.45x); larger tiles (5 or 6 rows) spilled and ran 9-10. In the
@@ -24,6 +25,21 @@ const ROWS: usize = 4;
 /// Multiply-adds below which a product stays on one thread.
 #[cfg(any(not(target_family = "wasm"), feature = "threads"))]
 const MIN_PARALLEL: usize = 1 << 18;
+
+/// `w` `[out, in]` (`torch.nn.Linear`'s layout, row-major) as panels `[out / 8, in, 8]` in one
+/// pass (`out` a multiple of [`WIDTH`]): each panel reads 8 rows of `w` side by side and writes in
+/// order. Loading this way copies each weight once, where transposing to `[in, out]` and then
+/// packing copied it twice.
+pub fn pack_out_in(w: &[f32], d_in: usize) -> Vec<f32> {
+    assert!(d_in > 0 && w.len() % (d_in * WIDTH) == 0, "{} weights are not [8k, {d_in}]", w.len());
+    let mut panels = Vec::with_capacity(w.len());
+    for rows in w.chunks_exact(WIDTH * d_in) {
+        for k in 0..d_in {
+            panels.extend((0..WIDTH).map(|c| rows[c * d_in + k]));
+        }
+    }
+    panels
+}
 
 /// `x` `[rows, in]` times `panels` `[out / 8, in, 8]` plus `bias` `[out]`: `[rows, out]`, over
 /// rayon's pool when `parallel` and the product is large enough (the panels split between
@@ -273,6 +289,15 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Packing `[out, in]` directly lays out what packing its transpose `[in, out]` does.
+    #[test]
+    fn pack_out_in_is_pack_of_transpose() {
+        let (d_in, d_out) = (5, 24);
+        let w_out_in = random(d_out * d_in, 6);
+        let w_in_out: Vec<f32> = (0..d_in * d_out).map(|i| w_out_in[(i % d_out) * d_in + i / d_out]).collect();
+        assert_eq!(super::pack_out_in(&w_out_in, d_in), pack(&w_in_out, d_in));
     }
 
     /// The pool gives the same bits as one thread (each output is one tile's sum either way).

@@ -2,7 +2,7 @@
 //! (`{text,vision}_model.encoder.layers.{i}.*`), and HF's ViT too: the computation is the same
 //! (x + attn(ln(x)), then + mlp(ln(x))), only the checkpoint names differ ([`LayerNames`]).
 //! These towers are always frozen (glimpse trains only the captioner's decoder side), so their
-//! linear layers are packed for the CPU's threads at load ([`Linear::packed_for`]).
+//! linear layers are packed for the CPU at load ([`packed_linear`]).
 
 use burn::module::Module;
 use burn::nn::LayerNorm;
@@ -11,7 +11,7 @@ use burn::tensor::Tensor;
 use crate::hf::{Activation, TowerConfig, Weights};
 use crate::model::activation::activate;
 use crate::model::attention::{attend, merge_heads, split_heads};
-use crate::model::nn::{Layout, Linear, layer_norm, linear};
+use crate::model::nn::{Layout, Linear, layer_norm, packed_linear};
 
 /// Where a layer's tensors sit in a checkpoint. The structs below carry CLIP's names; other
 /// models with the same layer map their keys onto them.
@@ -68,7 +68,7 @@ pub struct ClipAttention {
 impl ClipAttention {
     fn load(w: &mut Weights, p: &str, c: &TowerConfig, n: &LayerNames) -> Self {
         let d = c.hidden_size;
-        let lin = |w: &mut Weights, name: &str| linear(w, &format!("{p}.{name}"), d, d, true, Layout::OutIn).packed_for(w.device());
+        let lin = |w: &mut Weights, name: &str| packed_linear(w, &format!("{p}.{name}"), d, d, true, Layout::OutIn);
         Self {
             q_proj: lin(w, n.q_proj),
             k_proj: lin(w, n.k_proj),
@@ -103,8 +103,8 @@ pub struct ClipMlp {
 impl ClipMlp {
     fn load(w: &mut Weights, p: &str, c: &TowerConfig, n: &LayerNames) -> Self {
         Self {
-            fc1: linear(w, &format!("{p}.{}", n.fc1), c.hidden_size, c.intermediate_size, true, Layout::OutIn).packed_for(w.device()),
-            fc2: linear(w, &format!("{p}.{}", n.fc2), c.intermediate_size, c.hidden_size, true, Layout::OutIn).packed_for(w.device()),
+            fc1: packed_linear(w, &format!("{p}.{}", n.fc1), c.hidden_size, c.intermediate_size, true, Layout::OutIn),
+            fc2: packed_linear(w, &format!("{p}.{}", n.fc2), c.intermediate_size, c.hidden_size, true, Layout::OutIn),
             act: c.hidden_act,
         }
     }
