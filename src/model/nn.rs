@@ -88,7 +88,8 @@ impl Linear {
     /// `[.., in]` -> `[.., out]` by [`panels::product`] on the CPU backend in f32 (not autodiff),
     /// over the pool when it has several threads; `x` back elsewhere.
     fn panel_product<const D: usize>(&self, x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
-        if !crate::pool::on_cpu_f32(&x) || !crate::pool::on_cpu_f32(&self.weight.val()) {
+        let f32_bias = self.bias.as_ref().is_none_or(|b| crate::pool::on_cpu_f32(&b.val()));
+        if !crate::pool::on_cpu_f32(&x) || !crate::pool::on_cpu_f32(&self.weight.val()) || !f32_bias {
             return Err(x);
         }
         let device = x.device();
