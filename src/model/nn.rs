@@ -192,14 +192,12 @@ pub fn packed_linear(w: &mut Weights, prefix: &str, d_in: usize, d_out: usize, b
         return linear(w, prefix, d_in, d_out, bias, layout).packed_for(&device);
     }
     let raw = w.take(&format!("{prefix}.weight"), [d_out, d_in]);
-    let weight = match crate::pool::on_cpu_f32(&raw) {
-        true => {
-            let packed = panels::pack_out_in(crate::pool::f32s(&crate::pool::cpu_f32(raw)), d_in); // [out/8 * in, 8]
-            Tensor::from_data(TensorData::new(packed, [d_out / panels::WIDTH * d_in, panels::WIDTH]), &device)
-        }
-        false => pack(row_major(raw.transpose()), d_out / panels::WIDTH),
-    };
     let bias = bias.then(|| w.take(&format!("{prefix}.bias"), [d_out]));
+    if !crate::pool::on_cpu_f32(&raw) {
+        return Linear::new(row_major(raw.transpose()), bias).panelled(); // two copies, as `linear`
+    }
+    let packed = panels::pack_out_in(crate::pool::f32s(&crate::pool::cpu_f32(raw)), d_in); // [out/8 * in, 8]
+    let weight = Tensor::from_data(TensorData::new(packed, [d_out / panels::WIDTH * d_in, panels::WIDTH]), &device);
     Linear { weight: Param::from_tensor(weight), bias: bias.map(Param::from_tensor), blocks: d_out / panels::WIDTH, panels: true }
 }
 
