@@ -17,7 +17,7 @@
 // each): the 1-token time is about the encoder's, the difference gives the time per token.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 import { ISOLATION, serve } from '../../tests/browser/serve.mjs';
+import { withProfile } from '../../tests/browser/scratch.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -72,11 +73,11 @@ const { server, url } = await serve({
   // Cross-origin isolation: onnxruntime-web's WebAssembly backend gets its threads.
   headers: ISOLATION,
 });
-const browser = await chromium.launchPersistentContext(mkdtempSync(path.join(os.tmpdir(), 'glimpse-bench-')), {
+const browser = await withProfile('glimpse-bench-', (dir) => chromium.launchPersistentContext(dir, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
   args: ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
-});
+}));
 browser.setDefaultTimeout(0);
 
 // `fn(argument, tokens)` in the page returns the token ids of one caption.

@@ -16,7 +16,7 @@
 //        [--threads 1,2] [--tokens 20] [--runs 3] [--only glimpse,tjs-fp32,tjs-q8]
 //        [--tasks b32,l14,caption] [--out target/bench-web-cpu.json]
 
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 import { ISOLATION, serve } from '../../tests/browser/serve.mjs';
+import { withProfile } from '../../tests/browser/scratch.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -65,12 +66,12 @@ const { server, url } = await serve({ mounts, headers: ISOLATION });
 // so in a shared profile a later page would load from it (a run on 2026-12-07 timed such cache
 // hits as the threaded build's loads).
 const launch = () =>
-  chromium.launchPersistentContext(mkdtempSync(path.join(os.tmpdir(), 'glimpse-bench-')), {
+  withProfile('glimpse-bench-', (dir) => chromium.launchPersistentContext(dir, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     // No WebGPU: the CPU path, as a visitor without it gets.
     args: ['--no-sandbox', '--disable-webgpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
-  });
+  }));
 
 /** Times `fn(arg)` in the page: a warm-up, then the median of RUNS; {s, value} (the last value). */
 async function timed(page, fn, argument) {

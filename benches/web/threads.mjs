@@ -81,6 +81,8 @@ for (const threads of (arg('--threads', '1,2,4,8')).split(',').map(Number)) {
   }
   await ctx.close();
 }
-console.log(`navigator.hardwareConcurrency ${await (await (await launch()).newPage()).evaluate(() => navigator.hardwareConcurrency)}`);
+const last = await launch();
+console.log(`navigator.hardwareConcurrency ${await (await last.newPage()).evaluate(() => navigator.hardwareConcurrency)}`);
+await last.close();
 iso.server.close();
 process.exit(0);

@@ -10,14 +10,14 @@
 // Needs ./build.sh (www/pkg) and writes the mid-size models once to target/bench-models/.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
 import { serve } from './serve.mjs';
+import { withProfile } from './scratch.mjs';
 import { syntheticClip, syntheticGpt2 } from './synthetic.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -61,11 +61,11 @@ function native(set, backend) {
 }
 
 const { server, url } = await serve({ mounts: [{ prefix: '/', dir: path.join(repo, 'www') }, { prefix: '/repo/', dir: repo }] });
-const browser = await chromium.launchPersistentContext(mkdtempSync(path.join(os.tmpdir(), 'glimpse-bench-')), {
+const browser = await withProfile('glimpse-bench-', (dir) => chromium.launchPersistentContext(dir, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
   args: ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic'],
-});
+}));
 const page = browser.pages()[0] || (await browser.newPage());
 await page.goto(`${url}?backend=webgpu`);
 const info = await page.evaluate(() => window.glimpse.ready);

@@ -3,19 +3,20 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
+
+import { scratch, withProfile } from './scratch.mjs';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const fixtures = path.join(repo, 'tests/fixtures');
 export const zsDir = path.join(fixtures, 'zeroshot');
 export const shots = path.join(repo, 'target/browser');
 mkdirSync(shots, { recursive: true });
-export const tmp = mkdtempSync(path.join(os.tmpdir(), 'glimpse-browser-'));
+export const tmp = scratch('glimpse-browser-');
 const WAIT = Number(process.env.GLIMPSE_BROWSER_TIMEOUT || 300) * 1000;
 
 // Flags from ../shared/REFERENCE.md §2 (playwright adds the headless flag itself).
@@ -63,14 +64,14 @@ export async function step(name, fn) {
   }
 }
 
-/** A fresh browser (its own profile: an empty cache). */
+/** A fresh browser (its own profile: an empty cache, removed when the browser closes). */
 export async function launch(extra = {}) {
-  return chromium.launchPersistentContext(mkdtempSync(path.join(tmp, 'profile-')), {
+  return withProfile('glimpse-profile-', (dir) => chromium.launchPersistentContext(dir, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: extra.args || FLAGS,
     viewport: { width: 1280, height: 900 },
-  });
+  }));
 }
 
 // ---------------------------------------------------------------- the page

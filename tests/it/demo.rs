@@ -32,9 +32,8 @@ fn square_cell(photo: &Path, grid: [usize; 2]) -> usize {
 fn demo_captions_and_maps_make_sense() {
     let dir = demo();
     let names: Vec<String> = serde_json::from_str(&std::fs::read_to_string(dir.join("images/index.json")).unwrap()).unwrap();
-    let tmp = std::env::temp_dir().join(format!("glimpse-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
-    let details = tmp.join("details.json");
+    let tmp = crate::common::tempdir();
+    let details = tmp.path().join("details.json");
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let mut args: Vec<String> = ["caption", "--backend", "cpu", "--encoder"].map(String::from).to_vec();
     args.extend([s(&dir.join("encoder")), "--decoder".into(), s(&dir.join("decoder")), "--peft".into(), s(&dir.join("peft"))]);
@@ -47,7 +46,6 @@ fn demo_captions_and_maps_make_sense() {
     assert_eq!(captions, want, "the demo's captions are those the browser suite expects (captions.json)");
 
     let details: Value = serde_json::from_str(&std::fs::read_to_string(&details).unwrap()).unwrap();
-    let _ = std::fs::remove_dir_all(&tmp);
     let mut misses = Vec::new();
     let (mut colours, mut sides, mut side_hits) = (0, 0, 0);
     for name in &names {

@@ -229,8 +229,8 @@ fn four_shots_beat_zero_shot_by_far_on_a_set_clip_cannot_name() {
 #[test]
 fn the_cli_probe_equals_scikit_learn_and_its_head_classifies_the_same() {
     let r = json("reference.json");
-    let dir = std::env::temp_dir().join(format!("glimpse-fewshot-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = crate::common::tempdir();
+    let dir = tmp.path();
     let head = dir.join("head.safetensors");
     let out = run_ok(&fewshot_args(&["--shots", "4", "--method", "probe", "--probe-c", "10", "--save", head.to_str().unwrap()]));
     let want = r["probe"].as_array().unwrap().iter().find(|p| p["c"] == 10.0).unwrap();
@@ -280,7 +280,6 @@ fn the_cli_probe_equals_scikit_learn_and_its_head_classifies_the_same() {
         test.to_str().unwrap(),
     ]);
     assert!(code != 0 && err.contains("bad.safetensors") && !err.contains("panicked"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
