@@ -101,13 +101,28 @@ pub fn map_in_place<const D: usize>(
     if cpu_threads(&device) > 1 && v.len() >= 1 << 16 {
         use rayon::prelude::*;
         let chunk = unit.max(1) * (1usize << 14).div_ceil(unit.max(1)); // whole units, about 2^14 elements
-        v.par_chunks_mut(chunk).for_each(&f);
+        pieces(v.par_chunks_mut(chunk), 1).for_each(&f);
         return Ok(burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(v, dims), &device));
     }
     #[cfg(all(target_family = "wasm", not(feature = "threads")))]
     let _ = unit; // one thread: the whole buffer is one chunk
     f(&mut v);
     Ok(burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(v, dims), &device))
+}
+
+/// `items` split into pieces of at least `min` items and at most 1/8 of a thread's share, for
+/// the CPU kernels that split their own work (`panels`, [`map_in_place`]).
+///
+/// Why an upper bound: rayon splits a range only as threads steal from it. In the page, a pool
+/// thread woken late (`Atomics.wait`) found nothing left to steal, the whole operation already
+/// taken in two halves by the thread that started it (a V8 profile of ViT-L/14 on 2 threads
+/// showed 4-39 ms stretches of one busy thread in most products). With pieces of at most 1/8 of
+/// a share, a thread that arrives late still finds most of the work queued.
+#[cfg(any(not(target_family = "wasm"), feature = "threads"))]
+pub fn pieces<I: rayon::iter::IndexedParallelIterator>(items: I, min: usize) -> impl rayon::iter::IndexedParallelIterator<Item = I::Item> {
+    use rayon::iter::IndexedParallelIterator;
+    let max = items.len().div_ceil(8 * rayon::current_num_threads()).max(min.max(1));
+    items.with_min_len(min.max(1)).with_max_len(max)
 }
 
 /// Runs `f` on a pool thread in the threaded wasm build (once its pool runs), else here. Wrap

@@ -23,7 +23,6 @@ pub const WIDTH: usize = 8;
 /// Rows of `x` per tile.
 const ROWS: usize = 4;
 /// Multiply-adds below which a product stays on one thread.
-#[cfg(any(not(target_family = "wasm"), feature = "threads"))]
 const MIN_PARALLEL: usize = 1 << 18;
 
 /// `w` `[out, in]` (`torch.nn.Linear`'s layout, row-major) as panels `[out / 8, in, 8]` in one
@@ -57,31 +56,33 @@ pub fn product(x: &[f32], d_in: usize, panels: &[f32], bias: Option<&[f32]>, par
     if let Some(b) = bias {
         assert_eq!(b.len(), d_out, "bias");
     }
-    let mut y = vec![0f32; rows * d_out];
-    let out = Out(y.as_mut_ptr());
+    if rows == 0 {
+        return Vec::new();
+    }
+    // Written before it is read: every panel writes its 8 columns of every row (no zero fill).
+    let mut y: Vec<f32> = Vec::with_capacity(rows * d_out);
+    let out = Out(y.spare_capacity_mut().as_mut_ptr().cast::<f32>());
     let panel = |p: usize| {
         let w = &panels[p * d_in * WIDTH..(p + 1) * d_in * WIDTH];
         let b = bias.map(|b| &b[p * WIDTH..(p + 1) * WIDTH]);
-        // SAFETY: `y` is `[rows, d_out]` and outlives this call; panel `p` writes only its
-        // columns `p * 8 .. p * 8 + 8` of each row, so no two panels (threads) touch the same
+        // SAFETY: `y` has room for `[rows, d_out]` and outlives this call; panel `p` writes only
+        // its columns `p * 8 .. p * 8 + 8` of each row, so no two panels (threads) touch the same
         // element.
         unsafe { columns(x, d_in, w, b, out.at(p * WIDTH), d_out) };
     };
-    let _ = parallel;
-    #[cfg(any(not(target_family = "wasm"), feature = "threads"))]
-    if parallel && rows * d_in * d_out >= MIN_PARALLEL {
-        use rayon::prelude::*;
-        // Pieces of at least MIN_PARALLEL multiply-adds, and at least 8 a thread: rayon otherwise
-        // splits a range only as threads steal from it, and in the page a pool thread woken late
-        // (Atomics.wait) found nothing left to steal, the whole product already taken in two
-        // halves by the thread that started it (V8 profile: 4-39 ms stretches of one busy thread).
-        let per_panel = rows * d_in * WIDTH;
-        let min = MIN_PARALLEL.div_ceil(per_panel).max(1);
-        let max = n_panels.div_ceil(8 * rayon::current_num_threads()).max(min);
-        (0..n_panels).into_par_iter().with_min_len(min).with_max_len(max).for_each(panel);
-        return y;
+    match parallel && rows * d_in * d_out >= MIN_PARALLEL {
+        #[cfg(any(not(target_family = "wasm"), feature = "threads"))]
+        true => {
+            use rayon::prelude::*;
+            // Pieces of at least MIN_PARALLEL multiply-adds, and at least 8 a thread (see there).
+            let min = MIN_PARALLEL.div_ceil(rows * d_in * WIDTH);
+            crate::pool::pieces((0..n_panels).into_par_iter(), min).for_each(panel);
+        }
+        _ => (0..n_panels).for_each(panel),
     }
-    (0..n_panels).for_each(panel);
+    // SAFETY: the panels above wrote all `rows * d_out` elements (columns 8p..8p+8 of every row
+    // for every panel p < d_out / 8).
+    unsafe { y.set_len(rows * d_out) };
     y
 }
 
@@ -262,13 +263,22 @@ mod tests {
             .collect()
     }
 
-    /// Against a product in f64, for every row count a tile can leave over (1-13 rows, and 257),
+    /// Against a product in f64, for every row count a tile can leave over (0-13 rows, and 257),
     /// several widths and depths, with and without bias, on one thread and on the pool.
     #[test]
     fn product_matches_f64() {
-        for (rows, d_in, d_out) in
-            [(1, 1, 8), (2, 3, 16), (3, 17, 8), (4, 32, 24), (5, 64, 64), (7, 9, 32), (13, 33, 40), (257, 96, 128), (1, 768, 256)]
-        {
+        for (rows, d_in, d_out) in [
+            (0, 5, 16),
+            (1, 1, 8),
+            (2, 3, 16),
+            (3, 17, 8),
+            (4, 32, 24),
+            (5, 64, 64),
+            (7, 9, 32),
+            (13, 33, 40),
+            (257, 96, 128),
+            (1, 768, 256),
+        ] {
             let (x, w, b) = (random(rows * d_in, 1), random(d_in * d_out, 2), random(d_out, 3));
             let panels = pack(&w, d_in);
             for bias in [None, Some(&b[..])] {
