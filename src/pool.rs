@@ -125,6 +125,54 @@ pub fn pieces<I: rayon::iter::IndexedParallelIterator>(items: I, min: usize) -> 
     items.with_min_len(min.max(1)).with_max_len(max)
 }
 
+/// A `[rows, cols]` output of `len` floats written by `groups` independent pieces of work, each
+/// of its own columns (a panel of 8, a block of head rows): `write(g, y)` writes group `g`'s
+/// elements through `y`, the output's first element. Over the pool in [`pieces`] of at least
+/// `min` groups when `parallel` (and the build has threads), else in order on this thread. The
+/// output is not zero-filled first.
+///
+/// # Safety
+/// Every group writes only its own elements (no two groups the same one), only within `len`,
+/// and the groups together write all `len`.
+pub unsafe fn write_columns(len: usize, groups: usize, min: usize, parallel: bool, write: impl Fn(usize, Out) + Sync + Send) -> Vec<f32> {
+    let mut y: Vec<f32> = Vec::with_capacity(len);
+    if len == 0 {
+        return y;
+    }
+    let out = Out(y.spare_capacity_mut().as_mut_ptr().cast::<f32>());
+    let _ = (parallel, min);
+    #[cfg(any(not(target_family = "wasm"), feature = "threads"))]
+    if parallel {
+        use rayon::prelude::*;
+        pieces((0..groups).into_par_iter(), min).for_each(|g| write(g, out));
+        // SAFETY: the caller's: the groups wrote all `len` elements.
+        unsafe { y.set_len(len) };
+        return y;
+    }
+    (0..groups).for_each(|g| write(g, out));
+    // SAFETY: as above.
+    unsafe { y.set_len(len) };
+    y
+}
+
+/// An output's elements, shared by threads that each write their own ([`write_columns`]).
+#[derive(Clone, Copy)]
+pub struct Out(*mut f32);
+// SAFETY: see `write_columns`: threads write disjoint elements through it.
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+impl Out {
+    /// Element `i` of the output.
+    ///
+    /// # Safety
+    /// `i` within the output.
+    pub unsafe fn at(self, i: usize) -> *mut f32 {
+        // SAFETY: the caller's.
+        unsafe { self.0.add(i) }
+    }
+}
+
 /// Runs `f` on a pool thread in the threaded wasm build (once its pool runs), else here. Wrap
 /// each stretch of CPU work (a forward pass, a decoder step) in it, not each operation.
 #[cfg(all(feature = "threads", target_family = "wasm"))]

@@ -13,6 +13,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use crate::hf::{Activation, Gpt2Config, Weights};
 use crate::model::activation::activate;
 use crate::model::attention::{MASKED, attend, merge_heads, split_heads};
+use crate::model::dots;
 use crate::model::nn::{Layout, layer_norm, linear};
 use crate::model::peft::{Adapter, LoraLinear, PeftMethod, Placement, Prefix};
 
@@ -266,6 +267,24 @@ fn step_mask(t: usize, past: usize, device: &Device) -> Tensor<4> {
     Tensor::<2>::from_data(TensorData::new(data, [t, total]), device).reshape([1, 1, t, total])
 }
 
+/// The LM head, tied to the embedding: `x` `[rows, n]` times `wte` `[vocab, n]` transposed, `[rows,
+/// vocab]`. In the page on the CPU by [`dots::product_t`], which reads `wte`'s rows in place and
+/// splits them between the pool's threads (gemm's one-row path runs on one thread); elsewhere
+/// burn's matmul with the transpose as a strided view (burn's `linear` on a 3-D input would copy
+/// the 154 MB transpose on every step on the CPU backend).
+fn lm_head(x: Tensor<2>, wte: Tensor<2>) -> Tensor<2> {
+    if cfg!(target_family = "wasm") && crate::pool::on_cpu_f32(&x) && crate::pool::on_cpu_f32(&wte) {
+        let device = x.device();
+        let [rows, n] = x.dims();
+        let vocab = wte.dims()[0];
+        let (x, wte) = (crate::pool::cpu_f32(x), crate::pool::cpu_f32(wte));
+        let parallel = crate::pool::cpu_threads(&device) > 1;
+        let y = dots::product_t(crate::pool::f32s(&x), n, crate::pool::f32s(&wte), parallel); // [rows, vocab]
+        return Tensor::from_data(TensorData::new(y, [rows, vocab]), &device);
+    }
+    x.matmul(wte.transpose()) // [rows, vocab]
+}
+
 impl Gpt2 {
     /// Loads GPT-2 from `w` (keys without the `transformer.` prefix). The pre-trained parts are
     /// frozen; cross-attention and LoRA stay trainable.
@@ -319,9 +338,7 @@ impl Gpt2 {
         cache.len += t;
         let x = self.ln_f.forward(x); // [b, t, n]
         let [b, t, n] = x.dims();
-        // A 2-D product with the transposed embedding as a strided view (burn's `linear` on a
-        // 3-D input would copy the 154 MB transpose on every step on the CPU backend).
-        let logits = x.reshape([b * t, n]).matmul(self.wte.val().transpose()); // [b*t, vocab]
+        let logits = lm_head(x.reshape([b * t, n]), self.wte.val()); // [b*t, vocab]
         let logits = logits.reshape([b, t, self.config.vocab_size]); // [b, t, vocab]
         DecoderOutput { logits, cross_attentions: cross }
     }

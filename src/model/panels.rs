@@ -18,6 +18,8 @@
 //! fused multiply-add: WebAssembly has none outside relaxed SIMD), so the wasm build and the
 //! portable one used natively in tests give the same bits.
 
+use super::lanes::F4;
+
 /// Output columns per panel.
 pub const WIDTH: usize = 8;
 /// Rows of `x` per tile.
@@ -56,52 +58,18 @@ pub fn product(x: &[f32], d_in: usize, panels: &[f32], bias: Option<&[f32]>, par
     if let Some(b) = bias {
         assert_eq!(b.len(), d_out, "bias");
     }
-    if rows == 0 {
-        return Vec::new();
-    }
-    // Written before it is read: every panel writes its 8 columns of every row (no zero fill).
-    let mut y: Vec<f32> = Vec::with_capacity(rows * d_out);
-    let out = Out(y.spare_capacity_mut().as_mut_ptr().cast::<f32>());
-    let panel = |p: usize| {
+    let parallel = parallel && rows * d_in * d_out >= MIN_PARALLEL;
+    // Pieces of at least MIN_PARALLEL multiply-adds (and at least 8 a thread: `pool::pieces`).
+    let min = MIN_PARALLEL.div_ceil((rows * d_in * WIDTH).max(1));
+    let panel = |p: usize, y: crate::pool::Out| {
         let w = &panels[p * d_in * WIDTH..(p + 1) * d_in * WIDTH];
         let b = bias.map(|b| &b[p * WIDTH..(p + 1) * WIDTH]);
-        // SAFETY: `y` has room for `[rows, d_out]` and outlives this call; panel `p` writes only
-        // its columns `p * 8 .. p * 8 + 8` of each row, so no two panels (threads) touch the same
-        // element.
-        unsafe { columns(x, d_in, w, b, out.at(p * WIDTH), d_out) };
+        // SAFETY: `y` is `[rows, d_out]`; panel `p` writes its columns `p * 8 .. p * 8 + 8` of
+        // every row.
+        unsafe { columns(x, d_in, w, b, y.at(p * WIDTH), d_out) };
     };
-    match parallel && rows * d_in * d_out >= MIN_PARALLEL {
-        #[cfg(any(not(target_family = "wasm"), feature = "threads"))]
-        true => {
-            use rayon::prelude::*;
-            // Pieces of at least MIN_PARALLEL multiply-adds, and at least 8 a thread (see there).
-            let min = MIN_PARALLEL.div_ceil(rows * d_in * WIDTH);
-            crate::pool::pieces((0..n_panels).into_par_iter(), min).for_each(panel);
-        }
-        _ => (0..n_panels).for_each(panel),
-    }
-    // SAFETY: the panels above wrote all `rows * d_out` elements (columns 8p..8p+8 of every row
-    // for every panel p < d_out / 8).
-    unsafe { y.set_len(rows * d_out) };
-    y
-}
-
-/// `y`'s rows, shared by the threads that each write their own columns of them.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: see `product`: threads write disjoint elements through it.
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
-impl Out {
-    /// The element `i` places in (a method, so that closures capture the `Sync` wrapper).
-    ///
-    /// # Safety
-    /// `i` within `y`.
-    unsafe fn at(self, i: usize) -> *mut f32 {
-        // SAFETY: the caller's.
-        unsafe { self.0.add(i) }
-    }
+    // SAFETY: panel p writes exactly columns 8p..8p+8 of every row: disjoint, and all of them.
+    unsafe { crate::pool::write_columns(rows * d_out, n_panels, min, parallel, panel) }
 }
 
 /// One panel's 8 columns of every row of `y` (`y` points at row 0's first such column, rows
@@ -164,80 +132,8 @@ unsafe fn tile<const R: usize>(x: &[f32], d_in: usize, w: &[f32], init: [F4; 2],
     }
 }
 
-/// Four f32 lanes: SIMD128 in the page, plain arrays elsewhere (tests), with the same rounding.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[derive(Clone, Copy)]
-struct F4(core::arch::wasm32::v128);
-
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-impl F4 {
-    fn zero() -> Self {
-        Self(core::arch::wasm32::f32x4_splat(0.0))
-    }
-    fn load(v: &[f32]) -> Self {
-        assert!(v.len() >= 4);
-        // SAFETY: four floats are in bounds; v128 loads need no alignment.
-        unsafe { Self::load_ptr(v.as_ptr()) }
-    }
-    #[inline(always)]
-    unsafe fn load_ptr(p: *const f32) -> Self {
-        // SAFETY: the caller's (four floats at p).
-        Self(unsafe { core::arch::wasm32::v128_load(p.cast()) })
-    }
-    #[inline(always)]
-    unsafe fn splat_ptr(p: *const f32) -> Self {
-        // SAFETY: the caller's (one float at p).
-        Self(unsafe { core::arch::wasm32::v128_load32_splat(p.cast()) })
-    }
-    /// `self + a * b`, rounded after the multiply and after the add.
-    #[inline(always)]
-    fn add_mul(self, a: Self, b: Self) -> Self {
-        use core::arch::wasm32::{f32x4_add, f32x4_mul};
-        Self(f32x4_add(self.0, f32x4_mul(a.0, b.0)))
-    }
-    #[inline(always)]
-    unsafe fn store_ptr(self, p: *mut f32) {
-        // SAFETY: the caller's (four floats at p).
-        unsafe { core::arch::wasm32::v128_store(p.cast(), self.0) }
-    }
-}
-
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-#[derive(Clone, Copy)]
-struct F4([f32; 4]);
-
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-impl F4 {
-    fn zero() -> Self {
-        Self([0.0; 4])
-    }
-    fn load(v: &[f32]) -> Self {
-        Self([v[0], v[1], v[2], v[3]])
-    }
-    #[inline(always)]
-    unsafe fn load_ptr(p: *const f32) -> Self {
-        // SAFETY: the caller's (four floats at p).
-        Self(unsafe { p.cast::<[f32; 4]>().read_unaligned() })
-    }
-    #[inline(always)]
-    unsafe fn splat_ptr(p: *const f32) -> Self {
-        // SAFETY: the caller's (one float at p).
-        Self([unsafe { p.read() }; 4])
-    }
-    /// `self + a * b`, rounded after the multiply and after the add.
-    #[inline(always)]
-    fn add_mul(self, a: Self, b: Self) -> Self {
-        Self(std::array::from_fn(|i| self.0[i] + a.0[i] * b.0[i]))
-    }
-    #[inline(always)]
-    unsafe fn store_ptr(self, p: *mut f32) {
-        // SAFETY: the caller's (four floats at p).
-        unsafe { p.cast::<[f32; 4]>().write_unaligned(self.0) }
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::{WIDTH, product};
 
     /// `w` `[in, out]` (row-major) as panels `[out / WIDTH, in, WIDTH]`, as `Linear` packs them.
@@ -253,7 +149,8 @@ mod tests {
         panels
     }
 
-    fn random(n: usize, seed: u64) -> Vec<f32> {
+    /// `n` floats in [-1, 1) from `seed` (also the `dots` tests').
+    pub(crate) fn random(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (0..n)
             .map(|_| {
